@@ -1,0 +1,7 @@
+// Package all links every built-in source, stage and sink into a binary:
+// each package below registers its components from init().
+package all
+
+import (
+	_ "github.com/curatehq/curate/pipelines/storage" // local files
+)
