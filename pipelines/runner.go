@@ -1,0 +1,775 @@
+package pipelines
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+		"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"golang.org/x/sync/errgroup"
+)
+
+// Options tune a run. The zero value is usable: one worker per core, no
+// memory limit, no progress output.
+type Options struct {
+	Workers int   // workers per streaming stage; <= 0 means one per core
+	Memory  int64 // budget in bytes for buffers, indexes and spills; <= 0 is unlimited
+	Limit   int64 // stop after this many input documents; <= 0 reads everything
+	// Alloc allocates Arrow memory (tests pass a checked allocator).
+	Alloc memory.Allocator
+	// Progress, when set, receives a progress line every ProgressEvery.
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	// Log receives warnings from components.
+	Log *slog.Logger
+	// RejectsPath overrides where rejected records are written.
+	RejectsPath string
+	// MaxRejects fails the run past this many rejected records (0: no limit).
+	MaxRejects int64
+	// CheckpointBytes places a checkpoint barrier after every this many bytes
+	// of input text (0: DefaultCheckpointBytes). Barriers sit at positions
+	// fixed by the input, so they never change the output.
+	CheckpointBytes int64
+	// TempDir is where spill folders are made ("" = the system's).
+	TempDir string
+	// OnCheckpoint, if set, is called after every sink committed at a barrier.
+	OnCheckpoint func(ctx context.Context, cp Checkpoint) error
+	// BatchRows and BatchBytes bound the batches sources build.
+	BatchRows  int
+	BatchBytes int64
+}
+
+// DefaultCheckpointBytes is the input volume between checkpoint barriers.
+const DefaultCheckpointBytes = 64 << 20
+
+// Checkpoint describes a checkpoint barrier as it reaches the sinks.
+type Checkpoint struct {
+	ID        int64 // 1, 2, ...
+	Documents int64 // input documents read before the barrier
+}
+
+// item is what flows through the pipeline's channels: a batch, or a
+// checkpoint barrier that travels in order with the data.
+type item struct {
+	rec arrow.Record
+	cp  *Checkpoint
+}
+
+// Run runs a pipeline to completion. It returns the report even when the run
+// fails (counts so far), with the error. A cancelled ctx aborts the sinks
+// (no half-written output) and returns an error wrapping context.Canceled.
+func Run(ctx context.Context, p *Pipeline, opts Options) (*Report, error) {
+	start := time.Now()
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.NumCPU()
+	}
+	if opts.Alloc == nil {
+		opts.Alloc = memory.NewGoAllocator()
+	}
+	if opts.CheckpointBytes <= 0 {
+		opts.CheckpointBytes = DefaultCheckpointBytes
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	tmp, err := os.MkdirTemp(opts.TempDir, "curate-run-")
+	if err != nil {
+		return nil, fmt.Errorf("making a spill folder: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	r := &run{p: p, opts: opts, budget: NewBudget(opts.Memory), rejects: &Rejects{Max: opts.MaxRejects},
+		counters: &Counters{}, tmp: tmp}
+	rep := &Report{Pipeline: p.File, Workers: opts.Workers, MemoryLimit: opts.Memory}
+	err = r.build()
+	if err == nil {
+		err = r.execute(ctx)
+	}
+	r.fill(rep)
+	rep.Seconds = time.Since(start).Seconds()
+	if werr := r.writeRejects(context.WithoutCancel(ctx), rep); werr != nil && err == nil {
+		err = werr
+	}
+	return rep, err
+}
+
+type run struct {
+	p        *Pipeline
+	opts     Options
+	budget   *Budget
+	rejects  *Rejects
+	counters *Counters
+	tmp      string
+
+	sources []Source
+	stages  []*stageRun
+	sinks   []*sinkRun
+
+	docsIn  atomic.Int64
+	docsOut atomic.Int64
+}
+
+type stageRun struct {
+	c            Component
+	stage        Stage
+	seq          Sequencer
+	barrier      Barrier
+	annotateOnly bool
+	in, out      atomic.Int64
+	busy         atomic.Int64 // nanoseconds
+	mu           sync.Mutex
+	dropped      map[string]int64
+	stats        map[string]int64
+}
+
+type sinkRun struct {
+	c    Component
+	sink Sink
+	docs atomic.Int64
+	busy atomic.Int64
+}
+
+func (r *run) env(c Component) *Env {
+	return &Env{Name: c.Name, Index: c.Index, Alloc: r.opts.Alloc, Dir: r.p.Dir, Workers: r.opts.Workers,
+		Memory: r.budget, Rejects: r.rejects, TempDir: r.tmp, Log: r.opts.Log,
+		BatchRows: r.opts.BatchRows, BatchBytes: r.opts.BatchBytes, Counters: r.counters}
+}
+
+func where(c Component) string {
+	return fmt.Sprintf("%s %s (line %d)", c.Kind, c.Name, c.Line)
+}
+
+// build constructs every component; on failure it closes what it built.
+func (r *run) build() (err error) {
+	defer func() {
+		if err != nil {
+			r.closeAll()
+		}
+	}()
+	for _, c := range r.p.Sources {
+		e, _ := lookup(KindSource, c.Name)
+		s, err := e.source(c.Params, r.env(c))
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(c), err)
+		}
+		r.sources = append(r.sources, s)
+	}
+	for _, c := range r.p.Stages {
+		e, _ := lookup(KindStage, c.Name)
+		sr := &stageRun{c: c, dropped: map[string]int64{}, stats: map[string]int64{}}
+		if e.spec.Filter {
+			sr.annotateOnly = c.Params.Bool("annotate_only")
+		}
+		if e.barrier != nil {
+			b, err := e.barrier(c.Params, r.env(c))
+			if err != nil {
+				return fmt.Errorf("%s: %w", where(c), err)
+			}
+			sr.barrier = b
+		} else {
+			s, err := e.stage(c.Params, r.env(c))
+			if err != nil {
+				return fmt.Errorf("%s: %w", where(c), err)
+			}
+			sr.stage = s
+			sr.seq, _ = s.(Sequencer)
+		}
+		r.stages = append(r.stages, sr)
+	}
+	for _, c := range r.p.Sinks {
+		e, _ := lookup(KindSink, c.Name)
+		s, err := e.sink(c.Params, r.env(c))
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(c), err)
+		}
+		r.sinks = append(r.sinks, &sinkRun{c: c, sink: s})
+	}
+	return nil
+}
+
+func (r *run) closeAll() {
+	for _, s := range r.sources {
+		s.Close()
+	}
+	r.sources = nil
+	for _, s := range r.stages {
+		if c, ok := any(s.stage).(io.Closer); ok && s.stage != nil {
+			c.Close()
+		}
+		if c, ok := any(s.barrier).(io.Closer); ok && s.barrier != nil {
+			c.Close()
+		}
+	}
+	for _, s := range r.sinks {
+		s.sink.Abort()
+	}
+}
+
+// chanDepth bounds every channel: a few batches in flight per hop.
+const chanDepth = 2
+
+func (r *run) execute(ctx context.Context) (err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	ch := make(chan item, chanDepth)
+	g.Go(func() error { return r.readSources(gctx, ch) })
+	var in <-chan item = ch
+	for _, s := range r.stages {
+		out := make(chan item, chanDepth)
+		s, src := s, in
+		if s.barrier != nil {
+			g.Go(func() error { return r.runBarrier(gctx, s, src, out) })
+		} else {
+			g.Go(func() error { return r.runStage(gctx, s, src, out) })
+		}
+		in = out
+	}
+	final := in
+	g.Go(func() error { return r.writeSinks(gctx, final) })
+
+	stopProgress := r.progress(gctx)
+	err = g.Wait()
+	stopProgress()
+	// Drain anything left in flight so every record is released.
+	if err != nil {
+		for _, s := range r.sinks {
+			if aerr := s.sink.Abort(); aerr != nil {
+				r.opts.Log.Warn("abort failed", "sink", s.c.Name, "err", aerr)
+			}
+		}
+		for _, s := range r.stages {
+			closeIfCloser(s.stage, s.barrier)
+		}
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return err
+	}
+	for _, s := range r.stages {
+		closeIfCloser(s.stage, s.barrier)
+	}
+	return nil
+}
+
+func closeIfCloser(vals ...any) {
+	for _, v := range vals {
+		if c, ok := v.(io.Closer); ok && v != nil {
+			c.Close()
+		}
+	}
+}
+
+func send(ctx context.Context, ch chan<- item, it item) error {
+	select {
+	case ch <- it:
+		return nil
+	case <-ctx.Done():
+		if it.rec != nil {
+			it.rec.Release()
+		}
+		return ctx.Err()
+	}
+}
+
+// drain releases whatever is left in a channel after a failure upstream.
+func drain(ch <-chan item) {
+	for it := range ch {
+		if it.rec != nil {
+			it.rec.Release()
+		}
+	}
+}
+
+// panicErr turns a panic inside a component into an error naming it.
+func panicErr(who string, err *error) {
+	if v := recover(); v != nil {
+		*err = fmt.Errorf("%s: panic: %v\n%s", who, v, firstFrames(debug.Stack()))
+	}
+}
+
+func firstFrames(stack []byte) string {
+	lines := strings.Split(string(stack), "\n")
+	if len(lines) > 16 {
+		lines = lines[:16]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (r *run) readSources(ctx context.Context, out chan<- item) (err error) {
+	defer close(out)
+	defer func() {
+		for _, s := range r.sources {
+			if cerr := s.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+		r.sources = nil
+	}()
+	var cpID int64
+	nextCP := r.opts.CheckpointBytes
+	for i, src := range r.sources {
+		c := r.p.Sources[i]
+		err := func() (err error) {
+			defer panicErr(where(c), &err)
+			for {
+				rec, err := src.Next(ctx)
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("%s: %w", where(c), err)
+				}
+				if rec.NumRows() == 0 {
+					rec.Release()
+					continue
+				}
+				if lim := r.opts.Limit; lim > 0 {
+					left := lim - r.docsIn.Load()
+					if left <= 0 {
+						rec.Release()
+						return errLimit
+					}
+					if rec.NumRows() > left {
+						cut := rec.NewSlice(0, left)
+						rec.Release()
+						rec = cut
+					}
+				}
+				r.docsIn.Add(rec.NumRows())
+				if err := send(ctx, out, item{rec: rec}); err != nil {
+					return err
+				}
+				if r.counters.BytesIn.Load() >= nextCP {
+					nextCP = r.counters.BytesIn.Load() + r.opts.CheckpointBytes
+					cpID++
+					if err := send(ctx, out, item{cp: &Checkpoint{ID: cpID, Documents: r.docsIn.Load()}}); err != nil {
+						return err
+					}
+				}
+			}
+		}()
+		if err == errLimit {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errLimit = errors.New("limit reached")
+
+// runStage runs a streaming stage on opts.Workers goroutines and emits
+// results in input order: each batch gets a slot in an ordered queue, the
+// workers fill slots in any order, and the collector empties them in order.
+func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out chan<- item) (err error) {
+	defer close(out)
+	defer func() {
+		if err != nil {
+			go drain(in)
+		}
+	}()
+	type slot struct {
+		it   item
+		res  *Result
+		err  error
+		done chan struct{}
+	}
+	workers := r.opts.Workers
+	jobs := make(chan *slot, workers)
+	order := make(chan *slot, workers*2)
+	g, gctx := errgroup.WithContext(ctx)
+	for w := 0; w < workers; w++ {
+		g.Go(func() error {
+			for sl := range jobs {
+				func() {
+					defer panicErr(where(s.c), &sl.err)
+					t0 := time.Now()
+					sl.res, sl.err = s.stage.Process(gctx, sl.it.rec)
+					if sl.err == nil && s.seq == nil {
+						// Without a sequencer the output can be built here, in parallel.
+						sl.err = r.finish(gctx, s, sl.it.rec, sl.res, &sl.it)
+					}
+					s.busy.Add(int64(time.Since(t0)))
+				}()
+				close(sl.done)
+			}
+			return nil
+		})
+	}
+	// Dispatcher: one slot per item, queued in order.
+	g.Go(func() error {
+		defer close(order)
+		defer close(jobs)
+		for it := range in {
+			sl := &slot{it: it, done: make(chan struct{})}
+			if it.cp != nil {
+				close(sl.done)
+			}
+			select {
+			case order <- sl:
+			case <-gctx.Done():
+				if it.rec != nil {
+					it.rec.Release()
+				}
+				return gctx.Err()
+			}
+			if it.cp == nil {
+				select {
+				case jobs <- sl:
+				case <-gctx.Done():
+					sl.err = gctx.Err()
+					close(sl.done)
+					return gctx.Err()
+				}
+			}
+		}
+		return nil
+	})
+	// Collector: in order.
+	g.Go(func() error {
+		for sl := range order {
+			select {
+			case <-sl.done:
+			case <-gctx.Done():
+				<-sl.done
+			}
+			if gctx.Err() != nil || sl.err != nil {
+				if sl.it.rec != nil {
+					sl.it.rec.Release()
+				}
+				if sl.err != nil {
+					return fmt.Errorf("%s: %w", where(s.c), sl.err)
+				}
+				continue
+			}
+			if sl.it.cp != nil {
+				if err := send(gctx, out, sl.it); err != nil {
+					return err
+				}
+				continue
+			}
+			if s.seq != nil {
+				err := func() (err error) {
+					defer panicErr(where(s.c), &err)
+					t0 := time.Now()
+					defer func() { s.busy.Add(int64(time.Since(t0))) }()
+					if err := s.seq.Sequence(gctx, sl.it.rec, sl.res); err != nil {
+						return err
+					}
+					return r.finish(gctx, s, sl.it.rec, sl.res, &sl.it)
+				}()
+				if err != nil {
+					sl.it.rec.Release()
+					return fmt.Errorf("%s: %w", where(s.c), err)
+				}
+			}
+			if sl.it.rec == nil { // every row dropped
+				continue
+			}
+			if err := send(gctx, out, sl.it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	err = g.Wait()
+	for sl := range order { // after a failure: release what never reached the collector
+		<-sl.done
+		if sl.it.rec != nil {
+			sl.it.rec.Release()
+		}
+	}
+	return err
+}
+
+// finish applies a Result: it replaces it.rec (releasing the input) with
+// the stage's output, or nil when every row was dropped.
+func (r *run) finish(ctx context.Context, s *stageRun, rec arrow.Record, res *Result, it *item) error {
+	n := rec.NumRows()
+	outRec, dropped, err := Apply(ctx, r.opts.Alloc, s.c.Name, rec, res, s.annotateOnly)
+	if err != nil {
+		return err
+	}
+	rec.Release()
+	it.rec = outRec
+	s.in.Add(n)
+	if outRec != nil {
+		s.out.Add(outRec.NumRows())
+	}
+	if len(dropped) > 0 || (res != nil && len(res.Stats) > 0) {
+		s.mu.Lock()
+		for k, v := range dropped {
+			s.dropped[k] += v
+		}
+		if res != nil {
+			for k, v := range res.Stats {
+				s.stats[k] += v
+			}
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+func (r *run) runBarrier(ctx context.Context, s *stageRun, in <-chan item, out chan<- item) (err error) {
+	defer close(out)
+	defer func() {
+		if err != nil {
+			go drain(in)
+		}
+	}()
+	defer panicErr(where(s.c), &err)
+	for it := range in {
+		if it.cp != nil {
+			continue // a barrier holds everything until the end: nothing to commit downstream yet
+		}
+		t0 := time.Now()
+		s.in.Add(it.rec.NumRows())
+		err := s.barrier.Absorb(ctx, it.rec)
+		it.rec.Release()
+		s.busy.Add(int64(time.Since(t0)))
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(s.c), err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	t0 := time.Now()
+	err = s.barrier.Emit(ctx, func(rec arrow.Record) error {
+		if rec == nil || rec.NumRows() == 0 {
+			return nil
+		}
+		rec.Retain()
+		s.out.Add(rec.NumRows())
+		return send(ctx, out, item{rec: rec})
+	})
+	s.busy.Add(int64(time.Since(t0)))
+	if err != nil {
+		return fmt.Errorf("%s: %w", where(s.c), err)
+	}
+	if d, ok := s.barrier.(Dropper); ok {
+		s.mu.Lock()
+		for k, v := range d.Dropped() {
+			s.dropped[k] += v
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+func (r *run) writeSinks(ctx context.Context, in <-chan item) (err error) {
+	defer func() {
+		if err != nil {
+			go drain(in)
+		}
+	}()
+	for it := range in {
+		if it.cp != nil {
+			for _, s := range r.sinks {
+				if err := s.sink.Commit(ctx); err != nil {
+					return fmt.Errorf("%s: commit: %w", where(s.c), err)
+				}
+			}
+			if r.opts.OnCheckpoint != nil {
+				if err := r.opts.OnCheckpoint(ctx, *it.cp); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		n := it.rec.NumRows()
+		for _, s := range r.sinks {
+			t0 := time.Now()
+			err := func() (err error) {
+				defer panicErr(where(s.c), &err)
+				return s.sink.Write(ctx, it.rec)
+			}()
+			s.busy.Add(int64(time.Since(t0)))
+			if err != nil {
+				it.rec.Release()
+				return fmt.Errorf("%s: %w", where(s.c), err)
+			}
+			s.docs.Add(n)
+		}
+		r.docsOut.Add(n)
+		it.rec.Release()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// End of stream: stages' end hooks, then sinks finalise.
+	for _, s := range r.stages {
+		if f, ok := any(s.stage).(Finisher); ok && s.stage != nil {
+			if err := f.Finish(ctx); err != nil {
+				return fmt.Errorf("%s: finish: %w", where(s.c), err)
+			}
+		}
+		if f, ok := any(s.barrier).(Finisher); ok && s.barrier != nil {
+			if err := f.Finish(ctx); err != nil {
+				return fmt.Errorf("%s: finish: %w", where(s.c), err)
+			}
+		}
+	}
+	for _, s := range r.sinks {
+		t0 := time.Now()
+		if err := s.sink.Close(ctx); err != nil {
+			return fmt.Errorf("%s: close: %w", where(s.c), err)
+		}
+		s.busy.Add(int64(time.Since(t0)))
+	}
+	return nil
+}
+
+// progress prints a line every ProgressEvery until stopped.
+func (r *run) progress(ctx context.Context) func() {
+	if r.opts.Progress == nil {
+		return func() {}
+	}
+	every := r.opts.ProgressEvery
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	var total int64
+	for _, s := range r.sources {
+		if p, ok := s.(Progresser); ok {
+			_, t := p.Progress()
+			total += t
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	start := time.Now()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			el := time.Since(start).Seconds()
+			bytes := r.counters.BytesIn.Load()
+			line := fmt.Sprintf("curate: %d docs in, %d out, %.1f MB, %.1f MB/s, %.0f docs/s",
+				r.docsIn.Load(), r.docsOut.Load(), float64(bytes)/1e6, float64(bytes)/1e6/el, float64(r.docsIn.Load())/el)
+			if total > 0 {
+				var done int64
+				for _, s := range r.sources {
+					if p, ok := s.(Progresser); ok {
+						d, _ := p.Progress()
+						done += d
+					}
+				}
+				if done > 0 && done < total {
+					eta := time.Duration(el * float64(total-done) / float64(done) * float64(time.Second))
+					line += fmt.Sprintf(", %.0f%%, ETA %s", 100*float64(done)/float64(total), eta.Round(time.Second))
+				}
+			}
+			fmt.Fprintln(r.opts.Progress, line)
+		}
+	}()
+	return func() { close(stop); wg.Wait() }
+}
+
+// Progresser is implemented by sources that know how far they are: bytes
+// of input consumed and in total (file sizes). It feeds the ETA.
+type Progresser interface {
+	Progress() (done, total int64)
+}
+
+func (r *run) fill(rep *Report) {
+	rep.DocumentsIn = r.docsIn.Load()
+	rep.DocumentsOut = r.docsOut.Load()
+	rep.Rejected = r.rejects.Count()
+	rep.InvalidUTF8 = r.counters.InvalidUTF8.Load()
+	rep.BytesIn = r.counters.BytesIn.Load()
+	rep.MemoryPeak = r.budget.Peak()
+	for _, s := range r.stages {
+		sr := StageReport{Name: s.c.Name, DocumentsIn: s.in.Load(), DocumentsOut: s.out.Load(),
+			Dropped: map[string]int64{}, Seconds: time.Duration(s.busy.Load()).Seconds()}
+		s.mu.Lock()
+		for k, v := range s.dropped {
+			sr.Dropped[k] = v
+		}
+		if len(s.stats) > 0 {
+			sr.Stats = map[string]int64{}
+			for k, v := range s.stats {
+				sr.Stats[k] = v
+			}
+		}
+		s.mu.Unlock()
+		if s.annotateOnly {
+			sr.AnnotateOnly = true
+		}
+		var comp any = s.stage
+		if s.barrier != nil {
+			comp = s.barrier
+		}
+		if rp, ok := comp.(Reporter); ok {
+			sr.Details = rp.Report()
+		}
+		rep.Stages = append(rep.Stages, sr)
+	}
+	for _, s := range r.sinks {
+		sk := SinkReport{Name: s.c.Name, Documents: s.docs.Load(), Seconds: time.Duration(s.busy.Load()).Seconds()}
+		if s.c.Params.spec != nil {
+			if _, ok := s.c.Params.spec.Field("path"); ok {
+				sk.Path = s.c.Params.String("path")
+			}
+		}
+		if rp, ok := s.sink.(Reporter); ok {
+			sk.Details = rp.Report()
+		}
+		rep.Sinks = append(rep.Sinks, sk)
+	}
+	for _, s := range r.p.Sources {
+		rep.Sources = append(rep.Sources, s.Name)
+	}
+}
+
+func (r *run) writeRejects(ctx context.Context, rep *Report) error {
+	if r.rejects.Count() == 0 {
+		return nil
+	}
+	path := r.opts.RejectsPath
+	if path == "" {
+		path = defaultRejectsPath(r.p)
+	}
+	rep.RejectsFile = path
+	if err := r.rejects.WriteFile(ctx, path); err != nil {
+		return fmt.Errorf("writing rejects to %s: %w", path, err)
+	}
+	return nil
+}
+
+// defaultRejectsPath puts the rejects file beside the first sink's output.
+func defaultRejectsPath(p *Pipeline) string {
+	for _, s := range p.Sinks {
+		if _, ok := s.Params.spec.Field("path"); ok {
+			if path := s.Params.String("path"); path != "" {
+				env := &Env{Dir: p.Dir}
+				return strings.TrimRight(env.Path(path), "/") + ".rejects.jsonl"
+			}
+		}
+	}
+	return (&Env{Dir: p.Dir}).Path("rejects.jsonl")
+}
