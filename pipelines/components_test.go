@@ -37,7 +37,9 @@ func init() {
 		})
 	pipelines.RegisterStage(pipelines.Spec{Name: "test.panic", Doc: "panics on a text",
 		Fields: []pipelines.Field{{Name: "on", Type: pipelines.String, Required: true, Doc: "text"}}},
-		func(p pipelines.Params, env *pipelines.Env) (pipelines.Stage, error) { return panicker{p.String("on")}, nil })
+		func(p pipelines.Params, env *pipelines.Env) (pipelines.Stage, error) {
+			return panicker{p.String("on")}, nil
+		})
 	pipelines.RegisterBarrier(pipelines.Spec{Name: "test.reverse", Doc: "emits all documents in reverse order"},
 		func(p pipelines.Params, env *pipelines.Env) (pipelines.Barrier, error) { return &reverse{}, nil })
 	pipelines.RegisterSink(pipelines.Spec{Name: "testsink", Doc: "collects documents in memory",

@@ -9,7 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-		"strings"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"

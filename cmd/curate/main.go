@@ -55,4 +55,3 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nRun 'curate COMMAND -h' for a command's flags.")
 }
-
