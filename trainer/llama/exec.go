@@ -1,0 +1,115 @@
+package llama
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/curatehq/curate/trainer/blas"
+)
+
+// exec runs the kernels of one model: matrix products on k, everything else
+// spread over workers goroutines. Work is cut into pieces whose boundaries
+// do not depend on workers, and partial sums are reduced in piece order, so
+// results are the same for any worker count.
+type exec struct {
+	k       *blas.Kernel
+	workers int
+}
+
+// parallel calls fn(w, i) for every i in [0, n) from at most e.workers
+// goroutines; w < e.workers identifies the goroutine (for scratch buffers).
+func (e *exec) parallel(n int, fn func(w, i int)) {
+	workers := min(e.workers, n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			fn(0, i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(w, i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// rowChunk is the number of rows one piece of a row-wise kernel handles.
+const rowChunk = 16
+
+// rows calls fn(lo, hi) over [0, n) in pieces of rowChunk rows.
+func (e *exec) rows(n int, fn func(piece, lo, hi int)) {
+	e.parallel((n+rowChunk-1)/rowChunk, func(_, p int) {
+		fn(p, p*rowChunk, min((p+1)*rowChunk, n))
+	})
+}
+
+// linear computes out[n×o] = x[n×i] · wᵀ for a weight w of o×i.
+func (e *exec) linear(out, x, w []float32, n, in, o int) {
+	e.k.Sgemm(false, true, n, o, in, 1, x, in, w, in, 0, out, o)
+}
+
+// linearBackward sets dx = dout · w (or adds it when accumulate) and adds
+// doutᵀ · x to dw.
+func (e *exec) linearBackward(dx, dw, dout, x, w []float32, n, in, o int, accumulate bool) {
+	beta := float32(0)
+	if accumulate {
+		beta = 1
+	}
+	e.k.Sgemm(false, false, n, in, o, 1, dout, o, w, in, beta, dx, in)
+	e.k.Sgemm(true, false, o, in, n, 1, dout, o, x, in, 1, dw, in)
+}
+
+// expf is exp for float32 arguments: Cody-Waite range reduction and a
+// degree-6 polynomial, within 2 ulp of math.Exp over the float32 range,
+// several times faster than converting through float64.
+func expf(x float32) float32 {
+	const (
+		log2e = 1.44269504088896341
+		ln2hi = 0.693359375
+		ln2lo = -2.12194440e-4
+	)
+	if x < -87.33654 {
+		return 0
+	}
+	if x > 88.72283 {
+		return float32(math.Inf(1))
+	}
+	t := x * log2e
+	var ni int32
+	if t >= 0 {
+		ni = int32(t + 0.5)
+	} else {
+		ni = int32(t - 0.5)
+	}
+	n := float32(ni)
+	r := x - n*ln2hi - n*ln2lo
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	y := p*r*r + r + 1
+	// y · 2ⁿ, in two steps so n = 128 or n < -126 stay representable.
+	if ni > 127 {
+		y *= 2
+		ni--
+	}
+	if ni < -126 {
+		y *= math.Float32frombits(uint32(ni+126+127) << 23)
+		ni = -126
+	}
+	return y * math.Float32frombits(uint32(ni+127)<<23)
+}
