@@ -1,0 +1,89 @@
+package textstat
+
+import "strings"
+
+// stopWords are, per ISO 639-1 language, the most frequent function words:
+// for English exactly the Gopher paper's list (the, be, to, of, and, that,
+// have, with); for other languages eight equally common words, so that
+// "at least two stop words" tests the same thing: that the text is
+// running prose rather than a list of names, numbers or keywords.
+var stopWords = map[string][]string{
+	"en": {"the", "be", "to", "of", "and", "that", "have", "with"},
+	"de": {"der", "die", "und", "in", "den", "von", "zu", "das"},
+	"fr": {"le", "la", "de", "et", "les", "des", "un", "est"},
+	"es": {"de", "la", "que", "el", "en", "y", "los", "del"},
+	"it": {"di", "il", "che", "la", "e", "per", "un", "del"},
+	"pt": {"de", "que", "o", "a", "do", "da", "em", "para"},
+	"nl": {"de", "het", "een", "en", "van", "in", "is", "dat"},
+	"sv": {"och", "att", "det", "som", "en", "på", "är", "av"},
+	"da": {"og", "at", "det", "en", "til", "er", "som", "på"},
+	"nb": {"og", "i", "det", "på", "som", "er", "en", "til"},
+	"no": {"og", "i", "det", "på", "som", "er", "en", "til"},
+	"fi": {"ja", "on", "ei", "että", "se", "oli", "hän", "kun"},
+	"pl": {"i", "w", "nie", "na", "się", "z", "do", "że"},
+	"cs": {"a", "se", "na", "je", "v", "že", "to", "s"},
+	"ru": {"и", "в", "не", "на", "что", "с", "он", "как"},
+	"uk": {"і", "в", "не", "на", "що", "з", "та", "до"},
+	"tr": {"ve", "bir", "bu", "da", "de", "için", "ile", "çok"},
+	"id": {"yang", "dan", "di", "dengan", "untuk", "ini", "dari", "dalam"},
+	"vi": {"của", "và", "các", "có", "là", "được", "trong", "cho"},
+	"zh": {"的", "是", "在", "了", "和", "有", "我", "不"},
+	"ja": {"の", "に", "は", "を", "た", "が", "で", "て"},
+}
+
+// StopWords returns the stop words of a language (ISO 639-1, any case), or
+// nil when curate has no list for it.
+func StopWords(lang string) []string { return stopWords[strings.ToLower(lang)] }
+
+// StopLanguages returns the languages with a stop-word list.
+func StopLanguages() []string {
+	out := make([]string, 0, len(stopWords))
+	for k := range stopWords {
+		out = append(out, k)
+	}
+	return out
+}
+
+// StopSet is a small case-insensitive set of words, indexed for counting
+// how many distinct members a text contains.
+type StopSet struct {
+	words []string // lower case
+}
+
+// NewStopSet builds a set from words (compared case-insensitively).
+func NewStopSet(words []string) *StopSet {
+	s := &StopSet{}
+	for _, w := range words {
+		s.words = append(s.words, strings.ToLower(w))
+	}
+	return s
+}
+
+// Len returns the number of words in the set.
+func (s *StopSet) Len() int { return len(s.words) }
+
+// Index returns the position of w in the set (case-insensitive), or -1.
+func (s *StopSet) Index(w string) int {
+	for i, x := range s.words {
+		if len(x) == len(w) && (x == w || strings.EqualFold(x, w)) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Distinct returns how many different members of the set occur among words.
+func (s *StopSet) Distinct(text string, words []Word) int {
+	var seen uint64 // sets have at most 64 members in practice; more are ignored
+	n := 0
+	for _, w := range words {
+		if w.Flags&HasLetter == 0 || w.End-w.Start > 12 {
+			continue
+		}
+		if i := s.Index(w.Text(text)); i >= 0 && i < 64 && seen&(1<<i) == 0 {
+			seen |= 1 << i
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,220 @@
+// Package textstat holds the text measurements the rule-based filters share:
+// word splitting that also works for scripts written without spaces,
+// per-language stop words, line splitting and terminal punctuation, sentence
+// counting and fast 64-bit hashing of words, n-grams and lines.
+//
+// Everything here is allocation-light and safe for concurrent use; callers
+// that split many documents reuse their []Word buffers.
+package textstat
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// Word is one token of a text: its byte span, its length in characters
+// (code points, as the published rules count) and what it contains.
+type Word struct {
+	Start, End int32 // byte offsets in the text
+	Runes      int32 // characters
+	Flags      uint8 // HasLetter, Symbol
+}
+
+// Word flags.
+const (
+	// HasLetter marks a word with at least one alphabetic character.
+	HasLetter uint8 = 1 << iota
+	// Symbol marks a token made only of punctuation and symbols ("#", "...",
+	// "—"); the Gopher rules exclude such tokens from word counts.
+	Symbol
+)
+
+// Text returns the word's text.
+func (w Word) Text(text string) string { return text[w.Start:w.End] }
+
+// character classes of ASCII bytes
+const (
+	clSpace = iota
+	clLetter
+	clDigit
+	clPunct
+	clJoin // ' - . , : joins two alphanumeric runs ("don't", "3.14", "e-mail")
+)
+
+var asciiClass = func() (t [128]uint8) {
+	for c := 0; c < 128; c++ {
+		switch {
+		case c == ' ' || (c >= '\t' && c <= '\r'):
+			t[c] = clSpace
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			t[c] = clLetter
+		case c >= '0' && c <= '9':
+			t[c] = clDigit
+		case c == '\'' || c == '-' || c == '.' || c == ',':
+			t[c] = clJoin
+		case c < 32 || c == 127:
+			t[c] = clSpace
+		default:
+			t[c] = clPunct
+		}
+	}
+	return t
+}()
+
+// unspaced reports whether r belongs to a script written without spaces
+// between words (Han, kana, Thai, Lao, Khmer, Myanmar, Tibetan). Each such
+// character counts as one word: a dictionary-free stand-in for word
+// segmentation that keeps counts and n-grams meaningful.
+func unspaced(r rune) bool {
+	switch {
+	case r >= 0x4E00 && r <= 0x9FFF, r >= 0x3400 && r <= 0x4DBF, r >= 0x20000 && r <= 0x3FFFF,
+		r >= 0xF900 && r <= 0xFAFF:
+		return true // Han
+	case r >= 0x3040 && r <= 0x30FF, r >= 0x31F0 && r <= 0x31FF, r >= 0xFF66 && r <= 0xFF9F:
+		return true // kana
+	case r >= 0x0E00 && r <= 0x0EFF, r >= 0x1780 && r <= 0x17FF, r >= 0x1000 && r <= 0x109F,
+		r >= 0x0F00 && r <= 0x0FFF:
+		return true // Thai, Lao, Khmer, Myanmar, Tibetan
+	}
+	return false
+}
+
+func runeClass(r rune) uint8 {
+	switch {
+	case r == '’' || r == '‐' || r == '‑':
+		return clJoin
+	case unicode.IsLetter(r) || unicode.IsMark(r):
+		return clLetter
+	case unicode.IsDigit(r) || unicode.IsNumber(r):
+		return clDigit
+	case unicode.IsSpace(r) || r == 0x200B || r == 0xFEFF:
+		return clSpace
+	case unicode.IsControl(r):
+		return clSpace
+	}
+	return clPunct
+}
+
+// AppendWords splits text into words and appends them to dst.
+//
+// A word is a run of letters, digits and combining marks, where an
+// apostrophe, hyphen, period or comma between two alphanumerics joins
+// ("don't", "e-mail", "3.14", "1,000"). Every other non-space character is
+// a token of its own, except that a run of one repeated punctuation
+// character is one token ("...", "!!!", "----"), as common tokenizers do.
+// Each character of a script written without spaces is one word.
+func AppendWords(dst []Word, text string) []Word {
+	n := len(text)
+	i := 0
+	for i < n {
+		c := text[i]
+		var cl uint8
+		var r rune
+		size := 1
+		if c < utf8.RuneSelf {
+			cl = asciiClass[c]
+			r = rune(c)
+		} else {
+			r, size = utf8.DecodeRuneInString(text[i:])
+			if unspaced(r) {
+				flags := uint8(0)
+				if unicode.IsLetter(r) {
+					flags = HasLetter
+				}
+				dst = append(dst, Word{Start: int32(i), End: int32(i + size), Runes: 1, Flags: flags})
+				i += size
+				continue
+			}
+			cl = runeClass(r)
+		}
+		switch cl {
+		case clSpace:
+			i += size
+		case clLetter, clDigit:
+			start, runes := i, int32(0)
+			flags := uint8(0)
+			for i < n {
+				c := text[i]
+				if c < utf8.RuneSelf {
+					k := asciiClass[c]
+					if k == clLetter {
+						flags |= HasLetter
+					} else if k == clJoin {
+						// joins only between alphanumerics
+						if i+1 < n && runes > 0 && isAlnumAt(text, i+1) && (c != ',' || asciiClass[text[i+1]] == clDigit) {
+							i++
+							runes++
+							continue
+						}
+						break
+					} else if k != clDigit {
+						break
+					}
+					i++
+					runes++
+					continue
+				}
+				r, sz := utf8.DecodeRuneInString(text[i:])
+				if unspaced(r) {
+					break
+				}
+				k := runeClass(r)
+				if k == clJoin {
+					if i+sz < n && isAlnumAt(text, i+sz) {
+						i += sz
+						runes++
+						continue
+					}
+					break
+				}
+				if k != clLetter && k != clDigit {
+					break
+				}
+				if k == clLetter && unicode.IsLetter(r) {
+					flags |= HasLetter
+				}
+				i += sz
+				runes++
+			}
+			dst = append(dst, Word{Start: int32(start), End: int32(i), Runes: runes, Flags: flags})
+		default: // punctuation or symbol: a run of the same character is one token
+			start, runes := i, int32(1)
+			i += size
+			for i+size <= n && text[i:i+size] == text[start:start+size] {
+				i += size
+				runes++
+			}
+			dst = append(dst, Word{Start: int32(start), End: int32(i), Runes: runes, Flags: Symbol})
+		}
+	}
+	return dst
+}
+
+// isAlnumAt reports whether the character at text[i] is a letter or digit
+// of a spaced script.
+func isAlnumAt(text string, i int) bool {
+	c := text[i]
+	if c < utf8.RuneSelf {
+		k := asciiClass[c]
+		return k == clLetter || k == clDigit
+	}
+	r, _ := utf8.DecodeRuneInString(text[i:])
+	if unspaced(r) {
+		return false
+	}
+	k := runeClass(r)
+	return k == clLetter || k == clDigit
+}
+
+// Words splits text into words (see AppendWords).
+func Words(text string) []Word { return AppendWords(nil, text) }
+
+// RuneLen returns the length of s in characters, with an ASCII fast path.
+func RuneLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return i + utf8.RuneCountInString(s[i:])
+		}
+	}
+	return len(s)
+}
