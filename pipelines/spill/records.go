@@ -1,0 +1,333 @@
+package spill
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/curatehq/curate/pipelines/storage"
+)
+
+// Records is an append-only spill of record batches in Arrow IPC files.
+//
+// Append writes a batch (borrowed: it is serialized, not retained) and
+// returns the row number of its first row; rows are numbered 0, 1, 2... in
+// append order across batches. Batches may differ in schema (sources with
+// different extra fields): a new file starts at each change, and reads give
+// every batch the union schema, with nulls in the columns a batch lacked. A
+// column that changes type is an error. After Finish, Scan reads the batches
+// back in order and Gather fetches rows in any order. Close removes the files.
+type Records struct {
+	alloc   memory.Allocator
+	dir     *folder
+	files   []recFile
+	batches []batchInfo
+	union   []arrow.Field
+	byName  map[string]int
+	schema  *arrow.Schema // union schema, built by Finish
+	rows    int64
+	bytes   int64
+
+	w    storage.Writer
+	bw   *bufio.Writer
+	fw   *ipc.FileWriter
+	done bool
+}
+
+type recFile struct {
+	path    string
+	schema  *arrow.Schema
+	batches int
+}
+
+type batchInfo struct {
+	file, index int   // IPC file and batch within it
+	first       int64 // row number of the batch's first row
+	rows        int
+	bytes       int64
+}
+
+// NewRecords returns an empty record spill whose files go in a private
+// folder under dir (the system's temporary folder when dir is ""). alloc
+// allocates the batches read back.
+func NewRecords(dir string, alloc memory.Allocator) (*Records, error) {
+	f, err := newFolder(dir, "records-")
+	if err != nil {
+		return nil, err
+	}
+	if alloc == nil {
+		alloc = memory.DefaultAllocator
+	}
+	return &Records{alloc: alloc, dir: f, byName: map[string]int{}}, nil
+}
+
+// Rows returns the number of rows appended.
+func (r *Records) Rows() int64 { return r.rows }
+
+// Bytes returns the in-memory size of the batches appended (the Arrow buffer
+// bytes), the measure Gather plans its memory with.
+func (r *Records) Bytes() int64 { return r.bytes }
+
+// Append writes rec to the spill and returns the row number of its first
+// row. Empty batches are skipped.
+func (r *Records) Append(ctx context.Context, rec arrow.Record) (int64, error) {
+	first := r.rows
+	if r.done {
+		return first, errors.New("spill: Records.Append after Finish")
+	}
+	if rec.NumRows() == 0 {
+		return first, nil
+	}
+	if err := r.addFields(rec.Schema()); err != nil {
+		return first, err
+	}
+	if r.fw == nil || !r.files[len(r.files)-1].schema.Equal(rec.Schema()) {
+		if err := r.closeFile(); err != nil {
+			return first, err
+		}
+		if err := r.openFile(ctx, rec.Schema()); err != nil {
+			return first, err
+		}
+	}
+	if err := r.fw.Write(rec); err != nil {
+		return first, fmt.Errorf("spill: writing %s: %w", r.files[len(r.files)-1].path, err)
+	}
+	f := &r.files[len(r.files)-1]
+	size := recordBytes(rec)
+	r.batches = append(r.batches, batchInfo{file: len(r.files) - 1, index: f.batches,
+		first: first, rows: int(rec.NumRows()), bytes: size})
+	f.batches++
+	r.rows += rec.NumRows()
+	r.bytes += size
+	return first, nil
+}
+
+func (r *Records) addFields(s *arrow.Schema) error {
+	for _, f := range s.Fields() {
+		i, ok := r.byName[f.Name]
+		if !ok {
+			r.byName[f.Name] = len(r.union)
+			r.union = append(r.union, f)
+			continue
+		}
+		if !arrow.TypeEqual(r.union[i].Type, f.Type) {
+			return fmt.Errorf("spill: column %q changes type from %s to %s between batches", f.Name, r.union[i].Type, f.Type)
+		}
+	}
+	return nil
+}
+
+func (r *Records) openFile(ctx context.Context, s *arrow.Schema) error {
+	path := r.dir.next("batches") + ".arrow"
+	w, err := storage.Create(ctx, path)
+	if err != nil {
+		return fmt.Errorf("spill: %w", err)
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	fw, err := ipc.NewFileWriter(bw, ipc.WithSchema(s), ipc.WithAllocator(r.alloc))
+	if err != nil {
+		w.Abort()
+		return fmt.Errorf("spill: %s: %w", path, err)
+	}
+	r.w, r.bw, r.fw = w, bw, fw
+	r.files = append(r.files, recFile{path: path, schema: s})
+	return nil
+}
+
+func (r *Records) closeFile() error {
+	if r.fw == nil {
+		return nil
+	}
+	path := r.files[len(r.files)-1].path
+	fw, bw, w := r.fw, r.bw, r.w
+	r.fw, r.bw, r.w = nil, nil, nil
+	defer w.Abort()
+	if err := fw.Close(); err != nil {
+		return fmt.Errorf("spill: closing %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("spill: closing %s: %w", path, err)
+	}
+	if err := w.Commit(); err != nil {
+		return fmt.Errorf("spill: closing %s: %w", path, err)
+	}
+	return nil
+}
+
+// Finish ends appending: it closes the last file. Scan and Gather need it.
+func (r *Records) Finish() error {
+	if r.done {
+		return nil
+	}
+	r.done = true
+	for i, f := range r.union { // a column some batches lack is null there
+		for _, file := range r.files {
+			if !file.schema.HasField(f.Name) {
+				r.union[i].Nullable = true
+			}
+		}
+	}
+	r.schema = arrow.NewSchema(r.union, nil)
+	return r.closeFile()
+}
+
+// Schema returns the union schema of the appended batches (after Finish).
+func (r *Records) Schema() *arrow.Schema { return r.schema }
+
+// Scan calls fn with every batch in append order, in the union schema, and
+// the row number of its first row. The batch is borrowed for the call.
+func (r *Records) Scan(ctx context.Context, fn func(rec arrow.Record, first int64) error) error {
+	if !r.done {
+		return errors.New("spill: Records.Scan before Finish")
+	}
+	next := 0
+	for fi := range r.files {
+		rd, err := r.openReader(ctx, fi)
+		if err != nil {
+			return err
+		}
+		for b := 0; b < r.files[fi].batches; b++ {
+			if err := ctx.Err(); err != nil {
+				rd.close()
+				return err
+			}
+			rec, err := rd.batch(b)
+			if err != nil {
+				rd.close()
+				return err
+			}
+			err = fn(rec, r.batches[next].first)
+			rec.Release()
+			next++
+			if err != nil {
+				rd.close()
+				return err
+			}
+		}
+		rd.close()
+	}
+	return nil
+}
+
+// batchOf returns the index of the batch holding row.
+func (r *Records) batchOf(row int64) int {
+	return sort.Search(len(r.batches), func(i int) bool { return r.batches[i].first > row }) - 1
+}
+
+// rowBytes estimates one row's bytes as its batch's average.
+func (r *Records) rowBytes(row int64) int64 {
+	b := r.batches[r.batchOf(row)]
+	return max(1, b.bytes/int64(b.rows))
+}
+
+// Close removes the spill files.
+func (r *Records) Close() error {
+	if r.dir == nil {
+		return nil
+	}
+	if r.w != nil {
+		r.w.Abort()
+		r.fw, r.bw, r.w = nil, nil, nil
+	}
+	err := r.dir.remove()
+	r.dir = nil
+	return err
+}
+
+type fileReader struct {
+	f     storage.File
+	rd    *ipc.FileReader
+	r     *Records
+	fi    int
+	path  string
+	remap []int // union column -> file column, -1 when absent
+}
+
+func (r *Records) openReader(ctx context.Context, fi int) (*fileReader, error) {
+	path := r.files[fi].path
+	f, err := storage.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("spill: %w", err)
+	}
+	rd, err := ipc.NewFileReader(io.NewSectionReader(f, 0, f.Size()), ipc.WithAllocator(r.alloc))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spill: reading %s: %w", path, err)
+	}
+	fr := &fileReader{f: f, rd: rd, r: r, fi: fi, path: path}
+	s := r.files[fi].schema
+	if !s.Equal(r.schema) {
+		fr.remap = make([]int, len(r.union))
+		for i, fld := range r.union {
+			fr.remap[i] = -1
+			if idx := s.FieldIndices(fld.Name); len(idx) > 0 {
+				fr.remap[i] = idx[0]
+			}
+		}
+	}
+	return fr, nil
+}
+
+// batch reads batch b of the file, conformed to the union schema; the
+// caller owns the result.
+func (fr *fileReader) batch(b int) (arrow.Record, error) {
+	rec, err := fr.rd.RecordAt(b)
+	if err != nil {
+		return nil, fmt.Errorf("spill: reading %s batch %d: %w", fr.path, b, err)
+	}
+	if fr.remap == nil {
+		return rec, nil
+	}
+	defer rec.Release()
+	n := int(rec.NumRows())
+	cols := make([]arrow.Array, len(fr.remap))
+	for i, src := range fr.remap {
+		if src < 0 {
+			cols[i] = array.MakeArrayOfNull(fr.r.alloc, fr.r.union[i].Type, n)
+		} else {
+			cols[i] = rec.Column(src)
+			cols[i].Retain()
+		}
+	}
+	out := array.NewRecord(fr.r.schema, cols, int64(n))
+	for _, c := range cols {
+		c.Release()
+	}
+	return out, nil
+}
+
+func (fr *fileReader) close() {
+	fr.rd.Close()
+	fr.f.Close()
+}
+
+// recordBytes is the size of a record's buffers (for a sliced record, of the
+// buffers it shares).
+func recordBytes(rec arrow.Record) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		n += dataBytes(c.Data())
+	}
+	return n
+}
+
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	return n
+}

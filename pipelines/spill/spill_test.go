@@ -1,0 +1,411 @@
+package spill
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/curatehq/curate/pipelines"
+	"github.com/curatehq/curate/pipelines/pipelinetest"
+)
+
+// sortRef sorts entries by key, stably: what Sorter must return.
+func sortRef(ents [][]byte, keyLen int) [][]byte {
+	out := slices.Clone(ents)
+	slices.SortStableFunc(out, func(a, b []byte) int { return bytes.Compare(a[:keyLen], b[:keyLen]) })
+	return out
+}
+
+func collect(t *testing.T, s *Sorter) [][]byte {
+	t.Helper()
+	it, err := s.Iter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var out [][]byte
+	for it.Next() {
+		out = append(out, append(slices.Clone(it.Key()), it.Value()...))
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestSorter(t *testing.T) {
+	cases := []struct {
+		name           string
+		keyLen, valLen int
+		n              int
+		keySpace       int // small spaces make many ties
+		budget         int64
+		wantRuns       bool
+	}{
+		{"in memory", 8, 8, 5000, 1 << 30, 1 << 30, false},
+		{"ties in memory", 2, 8, 5000, 7, 1 << 30, false},
+		{"tiny budget", 8, 8, 20000, 1 << 30, 1, true},
+		{"tiny budget ties", 1, 8, 20000, 3, 1, true},
+		{"cascade merge", 4, 8, 40000, 1000, 1, true}, // > fanIn runs of minEntries
+		{"no key keeps insertion order", 0, 8, 3000, 1, 1, true},
+		{"budget of a few steps", 8, 16, 200000, 1 << 30, 2 * reserveStep, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			budget := pipelines.NewBudget(c.budget)
+			dir := t.TempDir()
+			s, err := NewSorter(dir, c.keyLen, c.valLen, budget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, uint64(c.n)))
+			var ents [][]byte
+			for i := 0; i < c.n; i++ {
+				e := make([]byte, c.keyLen+c.valLen)
+				k := rng.IntN(c.keySpace)
+				for j := 0; j < c.keyLen; j++ {
+					e[j] = byte(k >> (8 * (c.keyLen - 1 - j)))
+				}
+				binary.BigEndian.PutUint64(e[c.keyLen:], uint64(i)) // insertion number
+				ents = append(ents, e)
+				if err := s.Add(ctx, e[:c.keyLen], e[c.keyLen:]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := s.Runs() > 0; got != c.wantRuns {
+				t.Errorf("runs = %d, want spilled=%v", s.Runs(), c.wantRuns)
+			}
+			want := sortRef(ents, c.keyLen)
+			for pass := 0; pass < 2; pass++ { // a second pass sees the same order
+				got := collect(t, s)
+				if len(got) != len(want) {
+					t.Fatalf("pass %d: %d entries, want %d", pass, len(got), len(want))
+				}
+				for i := range got {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("pass %d: entry %d = %x, want %x", pass, i, got[i], want[i])
+					}
+				}
+			}
+			if err := s.Add(ctx, make([]byte, c.keyLen), make([]byte, c.valLen)); err == nil {
+				t.Error("Add after Iter: no error")
+			}
+			if budget.Used() > c.budget {
+				t.Errorf("budget used %d > limit %d", budget.Used(), c.budget)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if budget.Used() != 0 {
+				t.Errorf("after Close the budget still has %d bytes reserved", budget.Used())
+			}
+			left, _ := os.ReadDir(dir)
+			if len(left) != 0 {
+				t.Errorf("files left after Close: %v", left)
+			}
+		})
+	}
+}
+
+func TestSorterBadEntries(t *testing.T) {
+	if _, err := NewSorter(t.TempDir(), 0, 0, nil); err == nil {
+		t.Error("empty entries: no error")
+	}
+	s, err := NewSorter(t.TempDir(), 4, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Add(context.Background(), []byte{1, 2, 3}, []byte{1, 2, 3, 4}); err == nil {
+		t.Error("short key: no error")
+	}
+	if err := s.Add(context.Background(), []byte{1, 2, 3, 4}, []byte{1}); err == nil {
+		t.Error("short value: no error")
+	}
+}
+
+// FuzzSorter checks arbitrary entries and budgets against a stable sort.
+func FuzzSorter(f *testing.F) {
+	f.Add([]byte("hello world, sort me please"), uint8(2), uint8(1), uint16(3))
+	f.Add(bytes.Repeat([]byte{0, 1, 2}, 400), uint8(1), uint8(2), uint16(0))
+	f.Fuzz(func(t *testing.T, data []byte, keyLen, valLen uint8, budget uint16) {
+		k, v := int(keyLen%9), int(valLen%9)
+		if k+v == 0 {
+			return
+		}
+		s, err := NewSorter(t.TempDir(), k, v, pipelines.NewBudget(int64(budget)+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var ents [][]byte
+		for i := 0; i+k+v <= len(data); i += k + v {
+			e := data[i : i+k+v]
+			ents = append(ents, e)
+			if err := s.Add(context.Background(), e[:k], e[k:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := sortRef(ents, k)
+		got := collect(t, s)
+		if len(got) != len(want) {
+			t.Fatalf("%d entries, want %d", len(got), len(want))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("entry %d = %x, want %x", i, got[i], want[i])
+			}
+		}
+	})
+}
+
+func docBatch(alloc memory.Allocator, from, n int, extra string) arrow.Record {
+	docs := make([]pipelinetest.Doc, n)
+	for i := range docs {
+		docs[i] = pipelinetest.Doc{ID: fmt.Sprintf("d%05d", from+i), Text: fmt.Sprintf("text of document %d %s", from+i, bytes.Repeat([]byte("x"), (from+i)%50)),
+			Domain: []string{"web", "books"}[(from+i)%2]}
+		if extra != "" {
+			docs[i].Extra = map[string]any{extra: float64(from + i)}
+		}
+	}
+	return pipelinetest.Batch(alloc, docs...)
+}
+
+func ids(t *testing.T, rec arrow.Record) []string {
+	t.Helper()
+	col, err := pipelines.StringCol(rec, pipelines.ColID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, col.Len())
+	for i := range out {
+		out[i] = col.Value(i)
+	}
+	return out
+}
+
+func TestRecordsScanUnionSchema(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	ctx := context.Background()
+	dir := t.TempDir()
+	r, err := NewRecords(dir, alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extras := []string{"", "score", "score", "", "url"}
+	var want []string
+	for i, e := range extras {
+		b := docBatch(alloc, i*10, 10, e)
+		want = append(want, ids(t, b)...)
+		first, err := r.Append(ctx, b)
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first != int64(i*10) {
+			t.Errorf("batch %d first row %d", i, first)
+		}
+	}
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if r.Rows() != 50 {
+		t.Errorf("rows %d", r.Rows())
+	}
+	var got []string
+	err = r.Scan(ctx, func(rec arrow.Record, first int64) error {
+		if !rec.Schema().Equal(r.Schema()) {
+			t.Errorf("batch at %d: schema %s, want %s", first, rec.Schema(), r.Schema())
+		}
+		got = append(got, ids(t, rec)...)
+		sc := rec.Column(pipelines.Col(rec, "score"))
+		if first == 0 && sc.NullN() != 10 {
+			t.Errorf("batch without score: %d nulls", sc.NullN())
+		}
+		if first == 10 && sc.NullN() != 0 {
+			t.Errorf("batch with score: %d nulls", sc.NullN())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("scan ids %v, want %v", got, want)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("files left after Close: %v", left)
+	}
+}
+
+func TestRecordsTypeChange(t *testing.T) {
+	alloc := memory.NewGoAllocator()
+	r, err := NewRecords(t.TempDir(), alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := docBatch(alloc, 0, 3, "score")
+	defer a.Release()
+	b := pipelinetest.Batch(alloc, pipelinetest.Doc{Text: "x", Extra: map[string]any{"score": "high"}})
+	defer b.Release()
+	if _, err := r.Append(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Append(context.Background(), b); err == nil {
+		t.Error("column changing type: no error")
+	}
+}
+
+func TestGather(t *testing.T) {
+	cases := []struct {
+		name        string
+		rows        int
+		bucketBytes int64
+		copies      int
+	}{
+		{"one bucket in memory", 500, 1 << 30, 1},
+		{"many buckets", 2000, 8 << 10, 1},
+		{"repeats across buckets", 1000, 4 << 10, 3},
+		{"bucket of one row", 40, 1, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer alloc.AssertSize(t, 0)
+			ctx := context.Background()
+			dir := t.TempDir()
+			budget := pipelines.NewBudget(1) // every sorter spills
+			r, err := NewRecords(dir, alloc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			var all []string
+			for from := 0; from < c.rows; from += 97 {
+				extra := ""
+				if from%2 == 1 {
+					extra = "score"
+				}
+				b := docBatch(alloc, from, min(97, c.rows-from), extra)
+				all = append(all, ids(t, b)...)
+				if _, err := r.Append(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+				b.Release()
+			}
+			if err := r.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			g, err := r.Gather(budget, c.bucketBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			rng := rand.New(rand.NewPCG(7, 7))
+			var order []int64
+			for k := 0; k < c.copies; k++ {
+				for _, i := range rng.Perm(c.rows) {
+					order = append(order, int64(i))
+				}
+			}
+			var want []string
+			for _, row := range order {
+				if err := g.Add(ctx, row); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, all[row])
+			}
+			var got []string
+			err = g.Emit(ctx, 64, 1<<20, func(rec arrow.Record) error {
+				if rec.NumRows() > 64 {
+					t.Errorf("batch of %d rows", rec.NumRows())
+				}
+				if !rec.Schema().Equal(r.Schema()) {
+					t.Errorf("schema %s", rec.Schema())
+				}
+				got = append(got, ids(t, rec)...)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("gathered %d ids, want %d; first %v, want %v", len(got), len(want), got[:min(5, len(got))], want[:min(5, len(want))])
+			}
+			if c.bucketBytes < 1<<20 && g.Buckets() < 2 {
+				t.Errorf("%d buckets", g.Buckets())
+			}
+			if err := g.Add(ctx, int64(c.rows)); err == nil {
+				t.Error("Add of a row past the end: no error")
+			}
+		})
+	}
+}
+
+func TestGatherTextsSurvive(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	ctx := context.Background()
+	r, err := NewRecords(t.TempDir(), alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b := pipelinetest.Texts(alloc, "alpha", "", "gamma \u00e9\u00e8", "delta")
+	r.Append(ctx, b)
+	b.Release()
+	r.Finish()
+	g, err := r.Gather(nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for _, row := range []int64{3, 2, 2, 1, 0} {
+		g.Add(ctx, row)
+	}
+	var texts []string
+	g.Emit(ctx, 0, 0, func(rec arrow.Record) error {
+		tx := pipelines.Texts(rec)
+		for i := 0; i < tx.Len(); i++ {
+			texts = append(texts, tx.Value(i))
+		}
+		return nil
+	})
+	want := []string{"delta", "gamma \u00e9\u00e8", "gamma \u00e9\u00e8", "", "alpha"}
+	if !slices.Equal(texts, want) {
+		t.Errorf("texts %q, want %q", texts, want)
+	}
+}
+
+func TestCloseRemovesFolder(t *testing.T) {
+	dir := t.TempDir()
+	r, err := NewRecords(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := pipelinetest.Texts(memory.DefaultAllocator, "a", "b")
+	r.Append(context.Background(), b)
+	b.Release()
+	r.Close() // before Finish: the open file is aborted too
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+		t.Errorf("left: %v", m)
+	}
+}
+
+var _ = array.NewRecord
