@@ -1,6 +1,10 @@
 package dedup
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -70,5 +74,244 @@ func TestMinHashQuality(t *testing.T) {
 	t.Logf("J>=0.85: %d/%d removed (%.4f); J<0.6: %d/%d kept (%.4f)", highDropped, high, recall, lowKept, low, keep)
 	if recall < 0.97 || keep < 0.995 {
 		t.Errorf("quality below target: removed %.4f (want >= 0.97), kept %.4f (want >= 0.995)", recall, keep)
+	}
+}
+
+// words returns a deterministic text of n distinct-ish words.
+func words(seed, n int) string {
+	var b strings.Builder
+	x := uint64(seed)*0x9E3779B97F4A7C15 + 1
+	for i := 0; i < n; i++ {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		fmt.Fprintf(&b, "w%d ", x%50000)
+	}
+	return b.String()
+}
+
+// mutate replaces every k-th word.
+func mutate(text string, every int) string {
+	f := strings.Fields(text)
+	for i := every / 2; i < len(f); i += every {
+		f[i] = "CHANGED" + f[i]
+	}
+	return strings.Join(f, " ")
+}
+
+func TestMinHashPairs(t *testing.T) {
+	a := words(1, 400)
+	cases := []struct {
+		name  string
+		texts []string
+		drop  []bool
+	}{
+		{"exact copy", []string{a, a}, []bool{false, true}},
+		{"case and spacing", []string{a, strings.ToUpper(strings.ReplaceAll(a, " ", "\n  "))}, []bool{false, true}},
+		{"one change in 200 words", []string{a, mutate(a, 200)}, []bool{false, true}},
+		{"distinct texts", []string{a, words(2, 400), words(3, 400)}, []bool{false, false, false}},
+		{"every 5th word changed", []string{a, mutate(a, 5)}, []bool{false, false}},
+		{"short texts", []string{"hello world", "hello world", "hello there"}, []bool{false, true, false}},
+		{"empty texts", []string{"", "", "x"}, []bool{false, true, false}},
+		{"CJK copy with one change", []string{cjk(1, 300), cjk(1, 300) + "。", cjk(2, 300)}, []bool{false, true, false}},
+		{"chain A~B~C", chain(), []bool{false, true, true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer alloc.AssertSize(t, 0)
+			m := newMinHash(t, testEnv(t, alloc), nil)
+			out := streamDocs(t, m, alloc, textDocs(tc.texts...), 2, 1)
+			finish(t, m)
+			for i, o := range out {
+				if (o.drop != "") != tc.drop[i] {
+					t.Errorf("doc %d: dropped=%q, want drop %v", i, o.drop, tc.drop[i])
+				}
+				if tc.drop[i] && (o.drop != ReasonNearDuplicate || o.dupOf == "") {
+					t.Errorf("doc %d: reason %q dup_of %q", i, o.drop, o.dupOf)
+				}
+			}
+		})
+	}
+}
+
+// cjk builds a text of n Han characters without spaces.
+func cjk(seed, n int) string {
+	var b strings.Builder
+	x := uint64(seed)*0x9E3779B97F4A7C15 + 7
+	for i := 0; i < n; i++ {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b.WriteRune(rune(0x4E00 + x%2000))
+	}
+	return b.String()
+}
+
+// chain returns A, B ~ A, C ~ B where C is not similar enough to A: C is
+// dropped because of B although B itself was dropped.
+func chain() []string {
+	base := strings.Fields(words(9, 600))
+	a := strings.Join(base[0:500], " ")
+	b := strings.Join(base[40:540], " ")
+	c := strings.Join(base[80:580], " ")
+	return []string{a, b, c}
+}
+
+func TestMinHashChainDupOf(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer alloc.AssertSize(t, 0)
+	m := newMinHash(t, testEnv(t, alloc), nil)
+	docs := textDocs(chain()...)
+	docs[0].ID, docs[1].ID, docs[2].ID = "A", "B", "C"
+	out := streamDocs(t, m, alloc, docs, 3, 1)
+	finish(t, m)
+	if out[1].dupOf != "A" || out[2].dupOf != "B" {
+		t.Errorf("dup_of = %q, %q; want A, B", out[1].dupOf, out[2].dupOf)
+	}
+}
+
+func corpusDocs(t testing.TB, n int) []pipelinetest.Doc {
+	dir := pipelinetest.SharedData(t)
+	sents, err := neardup.Sentences(dir + "/text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := neardup.Generate(sents, n, 3)
+	docs := make([]pipelinetest.Doc, len(gen))
+	for i, d := range gen {
+		docs[i] = pipelinetest.Doc{ID: d.ID, Text: d.Text}
+	}
+	return docs
+}
+
+func TestMinHashDeterministicAcrossWorkersAndBudgets(t *testing.T) {
+	docs := corpusDocs(t, 1500)
+	var want []outcome
+	for _, tc := range []struct {
+		workers, batch int
+		budget         int64
+	}{{1, 100, 1 << 30}, {4, 37, 1 << 30}, {3, 64, 1}, {2, 500, 64 << 10}} {
+		alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+		env := testEnv(t, alloc)
+		env.Memory = pipelines.NewBudget(tc.budget)
+		m := newMinHash(t, env, nil)
+		got := streamDocs(t, m, alloc, docs, tc.batch, tc.workers)
+		spilled := len(m.idx.spilled)
+		finish(t, m)
+		alloc.AssertSize(t, 0)
+		if tc.budget < 1<<20 && spilled == 0 {
+			t.Errorf("budget %d: the index never spilled", tc.budget)
+		}
+		if env.Memory.Used() != 0 {
+			t.Errorf("budget %d: %d bytes still reserved after Finish", tc.budget, env.Memory.Used())
+		}
+		if want == nil {
+			want = got
+			continue
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("workers %d batch %d budget %d: doc %d = %+v, want %+v", tc.workers, tc.batch, tc.budget, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestMinHashIncremental(t *testing.T) {
+	docs := corpusDocs(t, 1200)
+	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer alloc.AssertSize(t, 0)
+	index := t.TempDir() + "/sub/minhash.idx"
+
+	// one run over everything
+	whole := newMinHash(t, testEnv(t, alloc), nil)
+	want := streamDocs(t, whole, alloc, docs, 100, 2)
+	finish(t, whole)
+
+	// two runs: the first half, then the second against the saved index
+	for _, budget := range []int64{1 << 30, 1} {
+		env := testEnv(t, alloc)
+		env.Memory = pipelines.NewBudget(budget)
+		first := newMinHash(t, env, map[string]any{"index": index})
+		got := streamDocs(t, first, alloc, docs[:600], 100, 2)
+		finish(t, first)
+		second := newMinHash(t, env, map[string]any{"index": index})
+		if second.loaded != 600 {
+			t.Fatalf("loaded %d documents from the index, want 600", second.loaded)
+		}
+		got = append(got, streamDocs(t, second, alloc, docs[600:], 100, 2)...)
+		finish(t, second)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("budget %d: doc %d = %+v in two runs, %+v in one", budget, i, got[i], want[i])
+			}
+		}
+		if err := os.Remove(index); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// a mismatched index is refused with a clear error
+	m := newMinHash(t, testEnv(t, alloc), map[string]any{"index": index})
+	streamDocs(t, m, alloc, docs[:10], 10, 1)
+	finish(t, m)
+	_, err := NewMinHash(params(t, minhashSpec, map[string]any{"index": index, "ngram": 3}), testEnv(t, alloc))
+	if err == nil || !strings.Contains(err.Error(), "ngram=5") {
+		t.Errorf("mismatched index: err = %v", err)
+	}
+}
+
+func TestMinHashSnapshotRestore(t *testing.T) {
+	docs := corpusDocs(t, 400)
+	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer alloc.AssertSize(t, 0)
+	a := newMinHash(t, testEnv(t, alloc), nil)
+	want := streamDocs(t, a, alloc, docs, 50, 1)
+	b := newMinHash(t, testEnv(t, alloc), nil)
+	got := streamDocs(t, b, alloc, docs[:200], 50, 1)
+	var snap bytes.Buffer
+	if err := b.Snapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	finish(t, b)
+	c := newMinHash(t, testEnv(t, alloc), nil)
+	if err := c.Restore(&snap); err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, streamDocs(t, c, alloc, docs[200:], 50, 1)...)
+	finish(t, c)
+	finish(t, a)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("doc %d = %+v after restore, want %+v", i, got[i], want[i])
+		}
+	}
+	if err := c.Restore(strings.NewReader("garbage")); err == nil {
+		t.Error("Restore accepted garbage")
+	}
+}
+
+func TestMinHashBadParams(t *testing.T) {
+	_, err := NewMinHash(params(t, minhashSpec, map[string]any{"permutations": 100, "bands": 14}), testEnv(t, nil))
+	if err == nil || !strings.Contains(err.Error(), "must divide") {
+		t.Errorf("err = %v", err)
+	}
+	if got := minhashSpec.MemoryPerDoc(params(t, minhashSpec, nil)); got > 256 {
+		t.Errorf("MemoryPerDoc = %d, want <= 256", got)
+	}
+}
+
+func BenchmarkMinHashStage(b *testing.B) {
+	docs := corpusDocs(b, 2000)
+	var size int64
+	for _, d := range docs {
+		size += int64(len(d.Text))
+	}
+	b.SetBytes(size)
+	for b.Loop() {
+		m := newMinHash(b, testEnv(b, nil), nil)
+		streamDocs(b, m, memory.DefaultAllocator, docs, 256, 2)
+		finish(b, m)
 	}
 }

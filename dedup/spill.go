@@ -223,3 +223,16 @@ func tempDir(dir string) (string, func(), error) {
 	}
 	return d, func() { os.RemoveAll(filepath.Clean(d)) }, nil
 }
+
+// scan calls fn with every entry in key order.
+func (s *segmentFile) scan(fn func(k key, v uint32)) error {
+	r := bufio.NewReaderSize(io.NewSectionReader(s.f, s.entOff, s.nEnt*entrySize), 1<<16)
+	var b [entrySize]byte
+	for i := int64(0); i < s.nEnt; i++ {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return fmt.Errorf("reading spilled dedup index %s: %w", s.path, err)
+		}
+		fn(key{binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:])}, binary.LittleEndian.Uint32(b[16:]))
+	}
+	return nil
+}
