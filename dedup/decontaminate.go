@@ -81,6 +81,9 @@ func NewDecontaminate(ctx context.Context, p pipelines.Params, env *pipelines.En
 	lengths := map[int]bool{d.ngram: true}
 	for _, pat := range p.Strings("against") {
 		infos, err := storage.List(ctx, env.Path(pat))
+		if storage.IsNotExist(err) {
+			infos, err = nil, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dedup.decontaminate: against %q: %w", pat, err)
 		}

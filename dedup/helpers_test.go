@@ -108,3 +108,7 @@ func testEnv(t testing.TB, alloc memory.Allocator) *pipelines.Env {
 	env.TempDir = t.TempDir()
 	return env
 }
+
+func textRecord(alloc memory.Allocator, texts ...string) arrow.Record {
+	return pipelinetest.Texts(alloc, texts...)
+}

@@ -1,0 +1,199 @@
+package dedup
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/curatehq/curate/pipelines"
+	"github.com/curatehq/curate/pipelines/pipelinetest"
+)
+
+type emitted struct {
+	id, text string
+	removed  int64
+}
+
+// runBarrier absorbs docs in batches and collects what Emit sends.
+func runBarrier(t testing.TB, g pipelines.Barrier, alloc memory.Allocator, docs []pipelinetest.Doc, batch int) []emitted {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < len(docs); i += batch {
+		rec := pipelinetest.Batch(alloc, docs[i:min(len(docs), i+batch)]...)
+		err := g.Absorb(ctx, rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out []emitted
+	err := g.Emit(ctx, func(rec arrow.Record) error {
+		ids, _ := pipelines.StringCol(rec, pipelines.ColID)
+		texts := pipelines.Texts(rec)
+		removed := rec.Column(pipelines.Col(rec, ColParagraphsRemoved)).(*array.Int64)
+		for r := 0; r < int(rec.NumRows()); r++ {
+			out = append(out, emitted{ids.Value(r), texts.Value(r), removed.Value(r)})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestUnits(t *testing.T) {
+	cases := []struct {
+		text  string
+		lines bool
+		want  []string
+	}{
+		{"a\nb\n\nc", false, []string{"a\nb", "c"}},
+		{"\n\n a \n\n\n b\n", false, []string{" a ", " b"}},
+		{"a\nb\n\nc", true, []string{"a", "b", "c"}},
+		{"", false, nil},
+		{"x", true, []string{"x"}},
+		{"a\r\n\r\nb", false, []string{"a\r", "b"}},
+	}
+	for _, tc := range cases {
+		var got []string
+		for _, s := range units(tc.text, tc.lines, nil) {
+			got = append(got, tc.text[s.start:s.end])
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("units(%q, lines=%v) = %q, want %q", tc.text, tc.lines, got, tc.want)
+		}
+	}
+}
+
+func FuzzUnits(f *testing.F) {
+	f.Add("a\nb\n\nc", false)
+	f.Add("\n\n\n", true)
+	f.Fuzz(func(t *testing.T, text string, lines bool) {
+		prev := 0
+		for _, s := range units(text, lines, nil) {
+			if s.start < prev || s.end < s.start || s.next < s.end || s.next > len(text) {
+				t.Fatalf("bad span %+v after %d in %q", s, prev, text)
+			}
+			prev = s.next
+		}
+	})
+}
+
+func TestParagraph(t *testing.T) {
+	nav := "Home | About | Contact"
+	foot := "Copyright 2024 Example Corp."
+	var docs []pipelinetest.Doc
+	for i := 0; i < 6; i++ {
+		docs = append(docs, pipelinetest.Doc{ID: fmt.Sprintf("d%d", i),
+			Text: fmt.Sprintf("%s\n\nStory number %d is unique.\nIt has two lines.\n\n%s", nav, i, foot)})
+	}
+	docs = append(docs, pipelinetest.Doc{ID: "only-nav", Text: nav + "\n\n" + foot + "\n"})
+	docs = append(docs, pipelinetest.Doc{ID: "twice", Text: "Repeated twice only."})
+	docs = append(docs, pipelinetest.Doc{ID: "twice-2", Text: "repeated   TWICE only."})
+
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+		budget int64
+		check  func(t *testing.T, out []emitted, g *Paragraph)
+	}{
+		{"boilerplate removed", nil, 1 << 30, func(t *testing.T, out []emitted, g *Paragraph) {
+			if len(out) != 8 {
+				t.Fatalf("%d documents out, want 8 (only-nav emptied)", len(out))
+			}
+			if want := "Story number 0 is unique.\nIt has two lines."; out[0].text != want || out[0].removed != 2 {
+				t.Errorf("d0 = %q (%d removed), want %q", out[0].text, out[0].removed, want)
+			}
+			if out[6].text != "Repeated twice only." || out[6].removed != 0 {
+				t.Errorf("a paragraph seen twice was touched: %+v", out[6])
+			}
+			if d := g.Dropped(); d[ReasonEmptyAfterParagraphs] != 1 {
+				t.Errorf("Dropped = %v", d)
+			}
+		}},
+		{"lowercase and spill", map[string]any{"max_repeats": 1, "lowercase": true}, 1, func(t *testing.T, out []emitted, g *Paragraph) {
+			if len(out) != 6 { // only-nav and both "twice" documents emptied
+				t.Fatalf("%d documents out, want 6", len(out))
+			}
+		}},
+		{"keep first", map[string]any{"keep_first": true}, 1 << 30, func(t *testing.T, out []emitted, g *Paragraph) {
+			if !strings.HasPrefix(out[0].text, nav) || out[1].removed != 2 {
+				t.Errorf("first occurrence not kept: %+v / %+v", out[0], out[1])
+			}
+		}},
+		{"lines", map[string]any{"unit": "line"}, 1 << 30, func(t *testing.T, out []emitted, g *Paragraph) {
+			if want := "Story number 3 is unique."; out[3].text != want || out[3].removed != 3 {
+				t.Errorf("d3 = %+v, want %q with 3 lines removed", out[3], want)
+			}
+		}},
+		{"annotate only", map[string]any{"annotate_only": true}, 1 << 30, func(t *testing.T, out []emitted, g *Paragraph) {
+			if len(out) != len(docs) {
+				t.Fatalf("%d documents out, want all %d", len(out), len(docs))
+			}
+			for i, o := range out {
+				if o.text != docs[i].Text {
+					t.Errorf("doc %d changed with annotate_only", i)
+				}
+			}
+			if out[0].removed != 2 {
+				t.Errorf("paragraphs_removed = %d, want 2", out[0].removed)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer alloc.AssertSize(t, 0)
+			env := testEnv(t, alloc)
+			env.Memory = pipelines.NewBudget(tc.budget)
+			g, err := NewParagraph(params(t, paragraphSpec, tc.params), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := runBarrier(t, g, alloc, docs, 4)
+			tc.check(t, out, g)
+			if env.Memory.Used() != 0 {
+				t.Errorf("%d bytes still reserved", env.Memory.Used())
+			}
+		})
+	}
+}
+
+func TestHashCounterRuns(t *testing.T) {
+	c := newHashCounter(t.TempDir(), pipelines.NewBudget(1))
+	c.buf = make([]uint64, 0, 1000) // force many runs
+	want := map[uint64]int{}
+	x := uint64(1)
+	for i := 0; i < 20000; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+		h := x >> 52 // 4096 distinct values
+		want[h]++
+		if err := c.add(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.repeated(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp []uint64
+	for h, n := range want {
+		if n > 5 {
+			exp = append(exp, h)
+		}
+	}
+	if c.runsWritten < 10 || len(got) != len(exp) {
+		t.Fatalf("%d runs, %d repeated, want %d", c.runsWritten, len(got), len(exp))
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] || want[got[i]] <= 5 {
+			t.Fatalf("bad result at %d", i)
+		}
+	}
+}
