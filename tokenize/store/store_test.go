@@ -481,3 +481,18 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("truncated shard: %v", err)
 	}
 }
+
+func TestRemove(t *testing.T) {
+	dir := t.TempDir()
+	writeCorpus(t, dir, makeCorpus(1, 20, 50, 50257), Options{VocabSize: 50257, TokenizerJSON: []byte("{}"), ShardTokens: 200, LLMC: true})
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644)
+	if err := Remove(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := listDir(t, dir); !slices.Equal(got, []string{"notes.txt"}) {
+		t.Fatalf("left %v", got)
+	}
+	if err := Remove(context.Background(), dir); err != nil {
+		t.Fatalf("removing a folder without a store: %v", err)
+	}
+}

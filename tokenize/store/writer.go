@@ -618,3 +618,34 @@ func (s *shardWriter) abort() error {
 	}
 	return fmt.Errorf("store: shard %s aborted", s.name)
 }
+
+// Remove deletes the store in dir: its manifest first (so a reader never
+// sees a manifest without its shards), then the files the manifest lists.
+// A folder without a manifest is left as it is.
+func Remove(ctx context.Context, dir string) error {
+	dir = strings.TrimRight(dir, "/")
+	m, err := ReadManifest(ctx, dir)
+	if err != nil {
+		if _, serr := storage.Stat(ctx, storage.Join(dir, ManifestFile)); storage.IsNotExist(serr) {
+			return nil
+		}
+		return err
+	}
+	errs := []error{storage.Remove(ctx, storage.Join(dir, ManifestFile))}
+	if errs[0] != nil {
+		return fmt.Errorf("store: remove %s: %w", dir, errs[0])
+	}
+	for _, s := range m.Shards {
+		errs = append(errs, storage.Remove(ctx, storage.Join(dir, s.Bin())), storage.Remove(ctx, storage.Join(dir, s.Idx())))
+	}
+	for _, f := range m.LLMC {
+		errs = append(errs, storage.Remove(ctx, storage.Join(dir, f)))
+	}
+	if m.TokenizerFile != "" {
+		errs = append(errs, storage.Remove(ctx, storage.Join(dir, m.TokenizerFile)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("store: remove %s: %w", dir, err)
+	}
+	return nil
+}
