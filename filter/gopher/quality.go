@@ -79,6 +79,7 @@ type QualityStats struct {
 	EllipsisLines         float64 // share of lines ending with an ellipsis
 	AlphaWords            float64 // share of words with a letter
 	StopWords             int     // distinct stop words present
+	StopDensity           float64 // share of words that are stop words
 }
 
 var wordPool = sync.Pool{New: func() any { s := make([]textstat.Word, 0, 1024); return &s }}
@@ -135,7 +136,11 @@ func measureWords(text string, words []textstat.Word, stop *textstat.StopSet) Qu
 		st.EllipsisLines = float64(ellipses) / float64(lines)
 	}
 	if stop != nil {
-		st.StopWords = stop.Distinct(text, words)
+		var total int
+		st.StopWords, total = stop.Count(text, words)
+		if st.Words > 0 {
+			st.StopDensity = float64(total) / float64(st.Words)
+		}
 	}
 	return st
 }

@@ -74,16 +74,28 @@ func (s *StopSet) Index(w string) int {
 
 // Distinct returns how many different members of the set occur among words.
 func (s *StopSet) Distinct(text string, words []Word) int {
-	var seen uint64 // sets have at most 64 members in practice; more are ignored
-	n := 0
+	d, _ := s.Count(text, words)
+	return d
+}
+
+// Count returns how many different members of the set occur among words
+// and how many of the words are members.
+func (s *StopSet) Count(text string, words []Word) (distinct, total int) {
+	var seen uint64 // the first 64 members are told apart; the rest count as one
 	for _, w := range words {
 		if w.Flags&HasLetter == 0 || w.End-w.Start > 12 {
 			continue
 		}
-		if i := s.Index(w.Text(text)); i >= 0 && i < 64 && seen&(1<<i) == 0 {
+		i := s.Index(w.Text(text))
+		if i < 0 {
+			continue
+		}
+		total++
+		i = min(i, 63)
+		if seen&(1<<i) == 0 {
 			seen |= 1 << i
-			n++
+			distinct++
 		}
 	}
-	return n
+	return distinct, total
 }
