@@ -42,12 +42,12 @@ type Gather struct {
 const posColumn = "__spill_pos"
 
 // DefaultBucketBytes is the bucket size Gather uses for a budget: a quarter
-// of it, between 4 MiB and 256 MiB.
+// of it, between 256 KiB and 256 MiB.
 func DefaultBucketBytes(b *pipelines.Budget) int64 {
 	if b.Limit() == 0 {
 		return 256 << 20
 	}
-	return min(max(b.Limit()/4, 4<<20), 256<<20)
+	return min(max(b.Limit()/4, 256<<10), 256<<20)
 }
 
 // Gather starts an output order over the spilled rows; the spill must be

@@ -1,0 +1,532 @@
+// Package mixer sets the domain mix of a run's output: mixer.weights makes
+// each domain's share of the output tokens match its weight.
+package mixer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/curatehq/curate/curriculum"
+	"github.com/curatehq/curate/pipelines"
+	"github.com/curatehq/curate/pipelines/spill"
+)
+
+func init() {
+	pipelines.RegisterBarrier(spec, func(p pipelines.Params, env *pipelines.Env) (pipelines.Barrier, error) {
+		return New(p, env)
+	})
+}
+
+var spec = pipelines.Spec{
+	Name: "mixer.weights",
+	Doc:  "sets each domain's share of the output tokens: repeats or samples documents and interleaves the domains",
+	Fields: []pipelines.Field{
+		{Name: "weights", Type: pipelines.FloatMap, Required: true, Min: pipelines.Bound(0),
+			Doc: "domain -> weight, normalized to sum 1; documents of other domains are dropped"},
+		{Name: "total_tokens", Type: pipelines.Int, Default: 0, Min: pipelines.Bound(0),
+			Doc: "output tokens, end-of-text included (0: total_documents, else the weighted domains' input tokens)"},
+		{Name: "total_documents", Type: pipelines.Int, Default: 0, Min: pipelines.Bound(0),
+			Doc: "output documents, approximately, when total_tokens is 0"},
+		{Name: "max_repeats", Type: pipelines.Int, Default: 4, Min: pipelines.Bound(1),
+			Doc: "most times one document may appear; a weight that needs more is not met (a warning says so)"},
+		{Name: "seed", Type: pipelines.Int, Default: 1, Doc: "seed of the downsampling sample"},
+	},
+	MemoryPerDoc: func(pipelines.Params) int64 { return 96 }, // sort entries; spilled beyond the budget
+}
+
+// Weights is the mixer.weights barrier.
+//
+// Absorb spills each batch (spill.Records) and logs one small entry per
+// document: its row, domain, n_tokens, sample hash and, when fused with a
+// curriculum, its score. Emit decides each document's number of copies:
+// a domain with r times its available tokens as target gets floor(r) full
+// copies of every document, plus one more copy of the documents that come
+// first in the order of Hash(id, seed) until the remaining tokens are
+// reached (so r < 1 is a pure downsample). It then orders the copies (by a
+// stride schedule over the domains, or by the fused curriculum's Plan) and
+// reads the documents back in that order (spill.Gather).
+type Weights struct {
+	env         *pipelines.Env
+	weights     map[string]float64
+	names       []string // weighted domains, sorted: index = domain number
+	index       map[string]int
+	totalTokens int64
+	totalDocs   int64
+	maxRepeats  int
+	seed        int64
+
+	recs   *spill.Records
+	log    *spill.Sorter // one entry per kept document, input order
+	stats  []domainStats
+	hist   [][]int64 // per domain: tokens by the top 16 bits of the sample hash
+	curr   *curriculum.Order
+	drops  map[string]int64
+	report map[string]any
+	ent    [entryLen]byte
+}
+
+type domainStats struct {
+	docs, tokens int64 // available
+	// decided by Emit
+	target     float64
+	repeats    int64   // full copies of every document
+	extra      float64 // tokens wanted from one more copy of a sample
+	boundary   int     // histogram bin where the sample ends
+	belowBound int64   // tokens in bins before boundary
+	selected   map[int64]bool
+	outDocs    int64
+	outTokens  int64
+}
+
+// Log entry: row, domain, tokens, sample hash, score.
+const entryLen = 8 + 2 + 4 + 8 + 8
+
+const histBins = 1 << 16
+
+// New builds mixer.weights.
+func New(p pipelines.Params, env *pipelines.Env) (*Weights, error) {
+	m := &Weights{env: env, weights: p.FloatMap("weights"), totalTokens: int64(p.Int("total_tokens")),
+		totalDocs: int64(p.Int("total_documents")), maxRepeats: p.Int("max_repeats"), seed: int64(p.Int("seed")),
+		index: map[string]int{}, drops: map[string]int64{}}
+	var sum float64
+	for name, w := range m.weights {
+		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+			return nil, fmt.Errorf("mixer.weights: weights: %s: %v is not a weight", name, w)
+		}
+		if w > 0 {
+			m.names = append(m.names, name)
+			sum += w
+		}
+	}
+	if sum == 0 {
+		return nil, errors.New("mixer.weights: weights: give at least one domain a weight above 0")
+	}
+	if m.maxRepeats < 1 {
+		return nil, fmt.Errorf("mixer.weights: max_repeats: %d is below 1", m.maxRepeats)
+	}
+	if len(m.names) > math.MaxUint16 {
+		return nil, fmt.Errorf("mixer.weights: %d weighted domains, at most %d", len(m.names), math.MaxUint16)
+	}
+	sort.Strings(m.names)
+	for i, n := range m.names {
+		m.index[n] = i
+		m.weights[n] /= sum
+	}
+	m.stats = make([]domainStats, len(m.names))
+	m.hist = make([][]int64, len(m.names))
+	return m, nil
+}
+
+// Fuse lets the mixer take over a curriculum.order stage that follows it
+// directly: both then share one sort and one read of the documents, and
+// the runner calls neither Absorb nor Emit of next. It must be called
+// before the first Absorb and reports whether the mixer took next over.
+func (m *Weights) Fuse(next pipelines.Barrier) bool {
+	c, ok := next.(*curriculum.Order)
+	if !ok || m.recs != nil || m.curr != nil {
+		return false
+	}
+	m.curr = c
+	c.FusedInto(spec.Name)
+	return true
+}
+
+func (m *Weights) start() error {
+	if m.recs != nil {
+		return nil
+	}
+	var err error
+	if m.recs, err = spill.NewRecords(m.env.TempDir, m.env.Alloc); err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	if m.log, err = spill.NewSorter(m.env.TempDir, 0, entryLen, m.env.Memory); err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	return nil
+}
+
+// Absorb implements pipelines.Barrier.
+func (m *Weights) Absorb(ctx context.Context, rec arrow.Record) error {
+	if err := m.start(); err != nil {
+		return err
+	}
+	if pipelines.Col(rec, pipelines.ColNTokens) < 0 {
+		return fmt.Errorf("mixer.weights: the documents have no %q column: put tokenize.encode before mixer.weights (the mix is a share of tokens)", pipelines.ColNTokens)
+	}
+	ntok, err := pipelines.Numbers(rec, pipelines.ColNTokens)
+	if err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	var scores []float64
+	if m.curr != nil {
+		if scores, err = curriculum.Scores(rec, m.curr.Config().By); err != nil {
+			return err
+		}
+	}
+	doms, err := pipelines.StringCol(rec, pipelines.ColDomain)
+	if err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	ids, err := pipelines.StringCol(rec, pipelines.ColID)
+	if err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	first, err := m.recs.Append(ctx, rec)
+	if err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	for i, nt := range ntok {
+		d, ok := m.index[doms.Value(i)]
+		if !ok {
+			m.drops["domain not weighted"]++
+			continue
+		}
+		n := int64(1)
+		if !math.IsNaN(nt) && nt >= 1 {
+			n = min(int64(nt), math.MaxUint32)
+		}
+		u := curriculum.Hash(ids.Value(i), m.seed)
+		st := &m.stats[d]
+		st.docs++
+		st.tokens += n
+		if m.hist[d] == nil {
+			m.hist[d] = make([]int64, histBins)
+		}
+		m.hist[d][u>>48] += n
+		score := math.NaN()
+		if scores != nil {
+			score = scores[i]
+		}
+		e := m.ent[:]
+		binary.BigEndian.PutUint64(e[0:], uint64(first+int64(i)))
+		binary.BigEndian.PutUint16(e[8:], uint16(d))
+		binary.BigEndian.PutUint32(e[10:], uint32(n))
+		binary.BigEndian.PutUint64(e[14:], u)
+		binary.BigEndian.PutUint64(e[22:], math.Float64bits(score))
+		if err := m.log.Add(ctx, nil, e); err != nil {
+			return fmt.Errorf("mixer.weights: %w", err)
+		}
+	}
+	return nil
+}
+
+type logEntry struct {
+	row    int64
+	domain int
+	tokens int64
+	hash   uint64
+	score  float64
+}
+
+func decode(v []byte) logEntry {
+	return logEntry{row: int64(binary.BigEndian.Uint64(v)), domain: int(binary.BigEndian.Uint16(v[8:])),
+		tokens: int64(binary.BigEndian.Uint32(v[10:])), hash: binary.BigEndian.Uint64(v[14:]),
+		score: math.Float64frombits(binary.BigEndian.Uint64(v[22:]))}
+}
+
+// scan calls fn with every logged document in input order.
+func (m *Weights) scan(ctx context.Context, fn func(e logEntry) error) error {
+	it, err := m.log.Iter(ctx)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.Next() {
+		if err := fn(decode(it.Value())); err != nil {
+			return err
+		}
+	}
+	return it.Err()
+}
+
+// decide sets each domain's target, full copies and sample size.
+func (m *Weights) decide() {
+	log := m.env.Logger()
+	var avail, docTokens float64
+	for i, name := range m.names {
+		st := &m.stats[i]
+		avail += float64(st.tokens)
+		if st.docs > 0 {
+			docTokens += m.weights[name] / (float64(st.tokens) / float64(st.docs))
+		}
+	}
+	total := avail
+	switch {
+	case m.totalTokens > 0:
+		total = float64(m.totalTokens)
+	case m.totalDocs > 0 && docTokens > 0:
+		total = float64(m.totalDocs) / docTokens
+	}
+	for i, name := range m.names {
+		st := &m.stats[i]
+		st.target = m.weights[name] * total
+		if st.tokens == 0 {
+			log.Warn("mixer: a weighted domain has no documents; its weight cannot be met", "domain", name, "weight", m.weights[name])
+			continue
+		}
+		r := st.target / float64(st.tokens)
+		if r > float64(m.maxRepeats) {
+			log.Warn("mixer: a domain would need more repeats than max_repeats; its weight is not met",
+				"domain", name, "weight", m.weights[name], "repeats_needed", fmt.Sprintf("%.2f", r), "max_repeats", m.maxRepeats)
+			st.repeats = int64(m.maxRepeats)
+			continue
+		}
+		st.repeats = int64(r)
+		st.extra = st.target - float64(st.repeats*st.tokens)
+		// The sample is a prefix of the domain's documents in hash order;
+		// find the histogram bin where it ends.
+		var cum int64
+		st.boundary = histBins
+		for b, n := range m.hist[i] {
+			if float64(cum+n) >= st.extra {
+				st.boundary = b
+				break
+			}
+			cum += n
+		}
+		st.belowBound = cum
+		st.selected = map[int64]bool{}
+	}
+}
+
+// sample settles the documents of each domain's boundary bin: in hash
+// order (ties by input order), a document is in the sample when the tokens
+// before it are fewer than the domain's extra tokens.
+func (m *Weights) sample(ctx context.Context) error {
+	type cand struct {
+		hash   uint64
+		row    int64
+		tokens int64
+	}
+	cands := make([][]cand, len(m.names))
+	err := m.scan(ctx, func(e logEntry) error {
+		st := &m.stats[e.domain]
+		if st.selected != nil && st.extra > 0 && int(e.hash>>48) == st.boundary {
+			cands[e.domain] = append(cands[e.domain], cand{e.hash, e.row, e.tokens})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for d, cs := range cands {
+		slices.SortFunc(cs, func(a, b cand) int {
+			if a.hash != b.hash {
+				if a.hash < b.hash {
+					return -1
+				}
+				return 1
+			}
+			return int(a.row - b.row)
+		})
+		st := &m.stats[d]
+		before := st.belowBound
+		for _, c := range cs {
+			if float64(before) >= st.extra {
+				break
+			}
+			st.selected[c.row] = true
+			before += c.tokens
+		}
+	}
+	return nil
+}
+
+// copies returns how many times a document is output and whether the last
+// copy is the partial one.
+func (m *Weights) copies(e logEntry) (n int64, partial bool) {
+	st := &m.stats[e.domain]
+	n = st.repeats
+	if st.selected == nil || st.extra <= 0 {
+		return n, false
+	}
+	bin := int(e.hash >> 48)
+	if bin < st.boundary || (bin == st.boundary && st.selected[e.row]) {
+		return n + 1, true
+	}
+	return n, false
+}
+
+// Emit implements pipelines.Barrier.
+func (m *Weights) Emit(ctx context.Context, emit func(arrow.Record) error) error {
+	if m.recs == nil {
+		if err := m.start(); err != nil {
+			return err
+		}
+	}
+	defer m.Close()
+	if err := m.recs.Finish(); err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	m.decide()
+	if err := m.sample(ctx); err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	// Achieved tokens per domain, for the stride schedule and the report.
+	err := m.scan(ctx, func(e logEntry) error {
+		n, _ := m.copies(e)
+		st := &m.stats[e.domain]
+		st.outTokens += n * e.tokens
+		st.outDocs += n
+		if n == 0 {
+			m.drops["downsampled"]++
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	g, err := m.recs.Gather(m.env.Memory, 0)
+	if err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	defer g.Close()
+	add := func(row int64) error { return g.Add(ctx, row) }
+	if m.curr != nil {
+		err = m.orderByCurriculum(ctx, add)
+	} else {
+		err = m.interleave(ctx, add)
+	}
+	if err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	m.log.Close()
+	m.buildReport()
+	if err := g.Emit(ctx, m.env.BatchRows, m.env.BatchBytes, emit); err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	return nil
+}
+
+// interleave orders the copies by a stride schedule: each domain's copies
+// in (copy, input) order, placed at the middle of their span of the
+// domain's output tokens as a fraction of all of them. Sorting by that
+// fraction spreads every domain evenly, so any stretch of the output has
+// close to the target share of each.
+func (m *Weights) interleave(ctx context.Context, add func(int64) error) error {
+	s, err := spill.NewSorter(m.env.TempDir, 10, 8, m.env.Memory)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	all := make([]int64, len(m.names))  // tokens of all documents before, per domain
+	part := make([]int64, len(m.names)) // tokens of sampled documents before
+	var key [10]byte
+	var val [8]byte
+	err = m.scan(ctx, func(e logEntry) error {
+		n, partial := m.copies(e)
+		st := &m.stats[e.domain]
+		for c := int64(0); c < n; c++ {
+			before := c*st.tokens + all[e.domain]
+			if partial && c == n-1 {
+				before = c*st.tokens + part[e.domain]
+			}
+			at := (float64(before) + float64(e.tokens)/2) / float64(st.outTokens)
+			binary.BigEndian.PutUint64(key[:], math.Float64bits(at))
+			binary.BigEndian.PutUint16(key[8:], uint16(e.domain))
+			binary.BigEndian.PutUint64(val[:], uint64(e.row))
+			if err := s.Add(ctx, key[:], val[:]); err != nil {
+				return err
+			}
+		}
+		all[e.domain] += e.tokens
+		if partial {
+			part[e.domain] += e.tokens
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	it, err := s.Iter(ctx)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.Next() {
+		if err := add(int64(binary.BigEndian.Uint64(it.Value()))); err != nil {
+			return err
+		}
+	}
+	return it.Err()
+}
+
+// orderByCurriculum hands every copy to the fused curriculum's plan.
+func (m *Weights) orderByCurriculum(ctx context.Context, add func(int64) error) error {
+	plan, err := m.curr.NewPlan()
+	if err != nil {
+		return err
+	}
+	defer plan.Close()
+	err = m.scan(ctx, func(e logEntry) error {
+		n, _ := m.copies(e)
+		for c := int64(0); c < n; c++ {
+			ent := curriculum.Entry{Row: e.row, Domain: e.domain, Tokens: e.tokens, Score: e.score,
+				Key: curriculum.Mix(e.hash + uint64(c+1)*0x9E3779B97F4A7C15)}
+			if err := plan.Add(ctx, ent); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return plan.Rows(ctx, add)
+}
+
+func (m *Weights) buildReport() {
+	var outTotal, target float64
+	for _, st := range m.stats {
+		outTotal += float64(st.outTokens)
+		target += st.target
+	}
+	doms := map[string]any{}
+	for i, name := range m.names {
+		st := m.stats[i]
+		share := 0.0
+		if outTotal > 0 {
+			share = float64(st.outTokens) / outTotal
+		}
+		doms[name] = map[string]any{
+			"weight":              m.weights[name],
+			"target_tokens":       int64(math.Round(st.target)),
+			"available_documents": st.docs,
+			"available_tokens":    st.tokens,
+			"full_repeats":        st.repeats,
+			"documents":           st.outDocs,
+			"tokens":              st.outTokens,
+			"share":               share,
+		}
+	}
+	m.report = map[string]any{"target_tokens": int64(math.Round(target)), "tokens": int64(outTotal), "domains": doms}
+}
+
+// Close removes the stage's spill files; Emit calls it, and a runner may
+// call it after a failed run.
+func (m *Weights) Close() error {
+	var errs []error
+	if m.log != nil {
+		errs = append(errs, m.log.Close())
+		m.log = nil
+	}
+	if m.recs != nil {
+		errs = append(errs, m.recs.Close())
+		m.recs = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Dropped implements pipelines.Dropper.
+func (m *Weights) Dropped() map[string]int64 { return m.drops }
+
+// Report implements pipelines.Reporter: target and achieved tokens and
+// share per domain.
+func (m *Weights) Report() map[string]any { return m.report }
