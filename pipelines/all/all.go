@@ -3,5 +3,7 @@
 package all
 
 import (
+	_ "github.com/curatehq/curate/curriculum"        // curriculum.order, curriculum.readability
+	_ "github.com/curatehq/curate/mixer"             // mixer.weights
 	_ "github.com/curatehq/curate/pipelines/storage" // local files
 )
