@@ -1,0 +1,85 @@
+package bpe
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/curatehq/curate/pipelines/pipelinetest"
+)
+
+// benchDocs returns documents from the shared data: langid sentences of
+// every language in groups of 20 lines, and the English prose files in
+// groups of 10 paragraphs (the documents bench/tokenize.sh feeds bpe-ref).
+func benchDocs(b *testing.B) ([]string, int64) {
+	dir := pipelinetest.SharedData(b)
+	var files []string
+	for _, pat := range []string{"langid/sentences/*.txt", "text/*/*.txt", "text/*.txt"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pat))
+		files = append(files, m...)
+	}
+	sort.Strings(files)
+	var docs []string
+	var n int64
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		text := strings.ToValidUTF8(string(data), "\uFFFD")
+		sep, group := "\n\n", 10
+		if strings.Contains(f, "langid") {
+			sep, group = "\n", 20
+		}
+		parts := strings.Split(text, sep)
+		for i := 0; i < len(parts); i += group {
+			d := strings.Join(parts[i:min(i+group, len(parts))], sep)
+			docs = append(docs, d)
+			n += int64(len(d))
+		}
+	}
+	return docs, n
+}
+
+func BenchmarkEncode(b *testing.B) {
+	for _, name := range []string{"gpt2", "cl100k_base"} {
+		b.Run(name, func(b *testing.B) {
+			tok := mustLoad(b, name)
+			docs, n := benchDocs(b)
+			b.SetBytes(n)
+			var ids []int32
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for _, d := range docs {
+					ids = tok.Encode(ids[:0], d)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkEncodeParallel(b *testing.B) {
+	tok := mustLoad(b, "gpt2")
+	docs, n := benchDocs(b)
+	b.SetBytes(n / int64(len(docs)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var ids []int32
+		i := 0
+		for pb.Next() {
+			ids = tok.Encode(ids[:0], docs[i%len(docs)])
+			i++
+		}
+	})
+}
+
+func BenchmarkLoad(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		loadMu.Lock()
+		delete(loaded, "gpt2")
+		loadMu.Unlock()
+		mustLoad(b, "gpt2")
+	}
+}

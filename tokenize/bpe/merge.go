@@ -1,0 +1,342 @@
+package bpe
+
+import "math/bits"
+
+// noRank marks a pair of adjacent tokens that does not merge.
+const noRank = ^uint32(0)
+
+// pairTable maps two adjacent token ids to the token they merge into and
+// the merge's rank (lower merges first). It is an open-addressing hash
+// table over uint64 keys, built once and then only read, so lookups need no
+// locking and cost one multiply and, usually, one cache line; pairs of
+// single bytes, the first lookups of every merge, come from a dense table.
+type pairTable struct {
+	slots []pairSlot
+	shift uint
+	n     int
+	// bytePairs[a<<8|b] is the merge of the tokens of bytes a and b.
+	bytePairs []uint64
+}
+
+type pairSlot struct {
+	key uint64 // left<<32 | right; emptyKey when free
+	val uint64 // rank<<32 | merged id
+}
+
+const emptyKey = ^uint64(0)
+
+func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+func newPairTable(capacity int) pairTable {
+	size := 16
+	for size < 2*capacity {
+		size *= 2
+	}
+	p := pairTable{slots: make([]pairSlot, size), shift: uint(64 - bits.TrailingZeros(uint(size)))}
+	for i := range p.slots {
+		p.slots[i].key = emptyKey
+	}
+	return p
+}
+
+func (p *pairTable) slot(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> p.shift }
+
+// put records that a followed by b merges into id at rank. A pair already
+// present keeps its lower rank.
+func (p *pairTable) put(a, b int32, rank uint32, id int32) {
+	if 2*(p.n+1) > len(p.slots) {
+		p.grow()
+	}
+	key := pairKey(a, b)
+	mask := uint64(len(p.slots) - 1)
+	for i := p.slot(key); ; i = (i + 1) & mask {
+		s := &p.slots[i]
+		switch s.key {
+		case emptyKey:
+			s.key = key
+			s.val = uint64(rank)<<32 | uint64(uint32(id))
+			p.n++
+			return
+		case key:
+			if uint32(s.val>>32) > rank {
+				s.val = uint64(rank)<<32 | uint64(uint32(id))
+			}
+			return
+		}
+	}
+}
+
+func (p *pairTable) grow() {
+	old := p.slots
+	*p = newPairTable(len(old))
+	for _, s := range old {
+		if s.key != emptyKey {
+			p.put(int32(s.key>>32), int32(uint32(s.key)), uint32(s.val>>32), int32(uint32(s.val)))
+		}
+	}
+}
+
+// compact resizes the table to its contents and builds the byte-pair
+// table from byteID; it is called once the table is complete.
+func (p *pairTable) compact(byteID *[256]int32) {
+	old := p.slots
+	*p = newPairTable(p.n)
+	for _, s := range old {
+		if s.key != emptyKey {
+			p.put(int32(s.key>>32), int32(uint32(s.key)), uint32(s.val>>32), int32(uint32(s.val)))
+		}
+	}
+	p.bytePairs = make([]uint64, 1<<16)
+	for a := 0; a < 256; a++ {
+		for b := 0; b < 256; b++ {
+			r, m := p.get(byteID[a], byteID[b])
+			p.bytePairs[a<<8|b] = uint64(r)<<32 | uint64(uint32(m))
+		}
+	}
+}
+
+// get returns the rank and merged id of the pair (a, b), or noRank.
+func (p *pairTable) get(a, b int32) (uint32, int32) {
+	if p.n == 0 {
+		return noRank, -1
+	}
+	key := pairKey(a, b)
+	mask := uint64(len(p.slots) - 1)
+	for i := p.slot(key); ; i = (i + 1) & mask {
+		s := &p.slots[i]
+		if s.key == key {
+			return uint32(s.val >> 32), int32(uint32(s.val))
+		}
+		if s.key == emptyKey {
+			return noRank, -1
+		}
+	}
+}
+
+// getBytes returns the merge of the single-byte tokens of a and b.
+func (p *pairTable) getBytes(a, b byte) (uint32, int32) {
+	v := p.bytePairs[int(a)<<8|int(b)]
+	return uint32(v >> 32), int32(uint32(v))
+}
+
+// Piece cache bounds: pieces longer than maxCachedPiece are merged every
+// time (they are rare and would crowd the cache), and a state's cache is
+// emptied when it holds maxCacheEntries pieces.
+const (
+	maxCachedPiece  = 64
+	maxCacheEntries = 1 << 16
+	// Pieces up to smallPiece bytes merge by scanning an array for the
+	// lowest rank (quadratic but cache-friendly); longer ones use a linked
+	// list and a heap.
+	smallPiece = 48
+)
+
+// span locates a cached piece's ids in encoderState.arena.
+type span struct{ off, n uint32 }
+
+// encoderState is one goroutine's scratch space and piece cache. A state is
+// used by one Encode call at a time (see statePool).
+type encoderState struct {
+	cache map[string]span
+	arena []int32
+
+	// merge scratch
+	ids    []int32
+	ranks  []uint32
+	merged []int32
+	nodes  []node
+	heap   []uint64
+
+	scratch []int32 // for Count
+}
+
+func newEncoderState() *encoderState {
+	return &encoderState{cache: make(map[string]span, 1024)}
+}
+
+// encodePiece appends the ids of one pre-token.
+func (st *encoderState) encodePiece(t *Tokenizer, dst []int32, piece string) []int32 {
+	if len(piece) == 1 {
+		return append(dst, t.byteID[piece[0]])
+	}
+	if t.wholePiece {
+		if id, ok := t.vocab[piece]; ok {
+			return append(dst, id)
+		}
+	}
+	if len(piece) > maxCachedPiece {
+		return st.merge(t, dst, piece)
+	}
+	if s, ok := st.cache[piece]; ok {
+		return append(dst, st.arena[s.off:s.off+s.n]...)
+	}
+	start := len(dst)
+	dst = st.merge(t, dst, piece)
+	if len(st.cache) >= maxCacheEntries {
+		clear(st.cache)
+		st.arena = st.arena[:0]
+	}
+	st.cache[piece] = span{off: uint32(len(st.arena)), n: uint32(len(dst) - start)}
+	st.arena = append(st.arena, dst[start:]...)
+	return dst
+}
+
+// merge appends the BPE merge of piece's bytes: repeatedly merge the
+// adjacent pair with the lowest rank, the leftmost one among equals, until
+// no pair merges. This is tiktoken's byte_pair_merge and Hugging Face's
+// BPE word merge.
+func (st *encoderState) merge(t *Tokenizer, dst []int32, piece string) []int32 {
+	if len(piece) > smallPiece {
+		return st.mergeLong(t, dst, piece)
+	}
+	n := len(piece)
+	ids := st.ids[:0]
+	for i := 0; i < n; i++ {
+		ids = append(ids, t.byteID[piece[i]])
+	}
+	ranks, merged := st.ranks[:0], st.merged[:0]
+	for i := 0; i+1 < n; i++ {
+		r, m := t.pairs.getBytes(piece[i], piece[i+1])
+		ranks = append(ranks, r)
+		merged = append(merged, m)
+	}
+	for len(ranks) > 0 {
+		best, bi := noRank, -1
+		for i, r := range ranks {
+			if r < best {
+				best, bi = r, i
+			}
+		}
+		if bi < 0 {
+			break
+		}
+		ids[bi] = merged[bi]
+		ids = append(ids[:bi+1], ids[bi+2:]...)
+		ranks = append(ranks[:bi], ranks[bi+1:]...)
+		merged = append(merged[:bi], merged[bi+1:]...)
+		if bi < len(ranks) {
+			ranks[bi], merged[bi] = t.pairs.get(ids[bi], ids[bi+1])
+		}
+		if bi > 0 {
+			ranks[bi-1], merged[bi-1] = t.pairs.get(ids[bi-1], ids[bi])
+		}
+	}
+	st.ids, st.ranks, st.merged = ids, ranks, merged
+	return append(dst, ids...)
+}
+
+// node is one token of a long piece being merged: a doubly linked list in
+// byte order, with the rank of merging it with its successor.
+type node struct {
+	id, merged int32
+	prev, next int32 // -1 at the ends; prev == -2 marks a node merged away
+	rank       uint32
+}
+
+// mergeLong is merge for long pieces (CJK sentences without spaces, long
+// runs of punctuation): O(n log n) with a heap of (rank, position) keys and
+// lazy deletion of stale entries.
+func (st *encoderState) mergeLong(t *Tokenizer, dst []int32, piece string) []int32 {
+	n := len(piece)
+	if cap(st.nodes) < n {
+		st.nodes = make([]node, n)
+	}
+	nodes := st.nodes[:n]
+	h := st.heap[:0]
+	for i := 0; i < n; i++ {
+		nodes[i] = node{id: t.byteID[piece[i]], prev: int32(i - 1), next: int32(i + 1), rank: noRank}
+	}
+	nodes[n-1].next = -1
+	for i := 0; i+1 < n; i++ {
+		r, m := t.pairs.getBytes(piece[i], piece[i+1])
+		nodes[i].rank, nodes[i].merged = r, m
+		if r != noRank {
+			h = append(h, uint64(r)<<32|uint64(i))
+		}
+	}
+	heapInit(h)
+	for len(h) > 0 {
+		top := h[0]
+		h = heapPop(h)
+		r, i := uint32(top>>32), int32(uint32(top))
+		nd := &nodes[i]
+		if nd.prev == -2 || nd.rank != r || nd.next < 0 {
+			continue // stale entry
+		}
+		j := nd.next
+		nd.id = nd.merged
+		nd.next = nodes[j].next
+		nodes[j].prev = -2
+		if nd.next >= 0 {
+			nodes[nd.next].prev = i
+			nd.rank, nd.merged = t.pairs.get(nd.id, nodes[nd.next].id)
+			if nd.rank != noRank {
+				h = heapPush(h, uint64(nd.rank)<<32|uint64(i))
+			}
+		} else {
+			nd.rank = noRank
+		}
+		if p := nd.prev; p >= 0 {
+			pn := &nodes[p]
+			pn.rank, pn.merged = t.pairs.get(pn.id, nd.id)
+			if pn.rank != noRank {
+				h = heapPush(h, uint64(pn.rank)<<32|uint64(p))
+			}
+		}
+	}
+	st.heap = h
+	for i := int32(0); i >= 0; i = nodes[i].next {
+		dst = append(dst, nodes[i].id)
+	}
+	return dst
+}
+
+// A min-heap of uint64 keys; the low 32 bits (position) break rank ties
+// towards the leftmost pair.
+
+func heapInit(h []uint64) {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		heapDown(h, i)
+	}
+}
+
+func heapPush(h []uint64, x uint64) []uint64 {
+	h = append(h, x)
+	i := len(h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[p] <= h[i] {
+			break
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
+	return h
+}
+
+func heapPop(h []uint64) []uint64 {
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	heapDown(h, 0)
+	return h
+}
+
+func heapDown(h []uint64, i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && h[r] < h[l] {
+			m = r
+		}
+		if h[i] <= h[m] {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
