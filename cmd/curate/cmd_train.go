@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/curatehq/curate/trainer"
+)
+
+func init() {
+	commands["train"] = command{"train a Transformer on a token store", trainCmd}
+}
+
+func trainCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("curate train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	resume := fs.Bool("resume", false, "continue from the checkpoint in the config's out folder")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: curate train [--resume] CONFIG.yaml")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 1
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return 1
+	}
+	cfg, err := trainer.LoadConfig(pos[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "curate train: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := trainer.Run(ctx, cfg, trainer.Options{Resume: *resume, Progress: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "curate train: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, `{"step": %d, "loss": %.5f, "val_loss": %.5f, "tokens_per_sec": %.1f, "params": %d, "kernel": %q, "checkpoint": %q}`+"\n",
+		res.Step, res.Loss, res.ValLoss, res.TokensPerSec, res.Params, res.Kernel, res.Checkpoint)
+	return 0
+}

@@ -1,0 +1,174 @@
+package trainer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/curatehq/curate/trainer/llama"
+)
+
+// CheckpointFile is the checkpoint's name inside the run's out folder.
+const CheckpointFile = "checkpoint.bin"
+
+// checkpointMagic opens every checkpoint file; the version follows it.
+const checkpointMagic = "CURATECK"
+
+const checkpointVersion = 1
+
+// Checkpoint is everything a run needs to continue exactly where it was:
+// the parameters, the optimizer's moments, the step, and the data loader's
+// position and random state.
+//
+// On disk: magic, u32 version, u64 header length, the JSON header, then
+// Params, M and V as little-endian float32, then the CRC-32C of everything
+// before it.
+type Checkpoint struct {
+	Header CheckpointHeader
+	Params []float32
+	M, V   []float32
+}
+
+// CheckpointHeader is the JSON part of a checkpoint.
+type CheckpointHeader struct {
+	Model  llama.Config `json:"model"`
+	Step   int          `json:"step"`
+	Tokens int64        `json:"tokens"` // training tokens consumed
+	Loader LoaderState  `json:"loader"`
+	// Run identifies the data and settings the state belongs to, so a resume
+	// with a changed config is refused instead of silently diverging.
+	Run RunIdentity `json:"run"`
+	// Tokenizer is the store's tokenizer name, for generation.
+	Tokenizer string `json:"tokenizer,omitempty"`
+}
+
+// RunIdentity is what must not change between a run and its resume.
+type RunIdentity struct {
+	DataTokens  int64   `json:"data_tokens"`
+	BatchSize   int     `json:"batch_size"`
+	Accumulate  int     `json:"accumulate"`
+	Order       string  `json:"order"`
+	Seed        uint64  `json:"seed"`
+	Steps       int     `json:"steps"`
+	LR          float64 `json:"lr"`
+	Warmup      int     `json:"warmup"`
+	WeightDecay float64 `json:"weight_decay"`
+	GradClip    float64 `json:"grad_clip"`
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// SaveCheckpoint writes c to path atomically: a temporary file in the same
+// folder, synced, then renamed over the old checkpoint, so a crash leaves
+// either the old or the new one.
+func SaveCheckpoint(path string, c *Checkpoint) (err error) {
+	hdr, err := json.Marshal(c.Header)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".checkpoint-*.tmp")
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	crc := crc32.New(castagnoli)
+	w := io.MultiWriter(f, crc)
+	var head bytes.Buffer
+	head.WriteString(checkpointMagic)
+	binary.Write(&head, binary.LittleEndian, uint32(checkpointVersion))
+	binary.Write(&head, binary.LittleEndian, uint64(len(hdr)))
+	head.Write(hdr)
+	if _, err := w.Write(head.Bytes()); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	buf := make([]byte, 0, 1<<20)
+	for _, s := range [][]float32{c.Params, c.M, c.V} {
+		for i := 0; i < len(s); {
+			buf = buf[:0]
+			for ; i < len(s) && len(buf) < cap(buf); i++ {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(s[i]))
+			}
+			if _, err := w.Write(buf); err != nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+		}
+	}
+	if err := binary.Write(f, binary.LittleEndian, crc.Sum32()); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// LoadCheckpoint reads and verifies a checkpoint file.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	c, err := parseCheckpoint(b)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func parseCheckpoint(b []byte) (*Checkpoint, error) {
+	const fixed = len(checkpointMagic) + 4 + 8
+	if len(b) < fixed+4 || string(b[:len(checkpointMagic)]) != checkpointMagic {
+		return nil, errors.New("not a curate checkpoint")
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return nil, errors.New("checksum mismatch: the file is damaged or truncated")
+	}
+	if v := binary.LittleEndian.Uint32(b[len(checkpointMagic):]); v != checkpointVersion {
+		return nil, fmt.Errorf("version %d, this build reads version %d", v, checkpointVersion)
+	}
+	hlen := binary.LittleEndian.Uint64(b[len(checkpointMagic)+4:])
+	if hlen > uint64(len(body)-fixed) {
+		return nil, errors.New("header length beyond the end of the file")
+	}
+	c := &Checkpoint{}
+	if err := json.Unmarshal(body[fixed:fixed+int(hlen)], &c.Header); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	if err := c.Header.Model.Normalized().Validate(); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	n := c.Header.Model.NumParams()
+	floats := body[fixed+int(hlen):]
+	if len(floats) != 3*4*n {
+		return nil, fmt.Errorf("%d bytes of state, want %d for %d parameters", len(floats), 3*4*n, n)
+	}
+	all := make([]float32, 3*n)
+	for i := range all {
+		all[i] = math.Float32frombits(binary.LittleEndian.Uint32(floats[4*i:]))
+	}
+	c.Params, c.M, c.V = all[:n:n], all[n:2*n:2*n], all[2*n:]
+	return c, nil
+}

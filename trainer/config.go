@@ -1,0 +1,234 @@
+// Package trainer trains the llama model on a token store: the data
+// loader (seeded random windows or the store front to back), AdamW with
+// warmup and cosine decay, gradient accumulation and clipping, periodic
+// evaluation, atomic checkpoints that resume bit for bit, and
+// metrics.jsonl. It reads token stores through the store package and never
+// imports pipelines.
+package trainer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/curatehq/curate/trainer/llama"
+)
+
+// Config is a training config file (CONTRACT.md "Training config").
+type Config struct {
+	Data    string      `yaml:"data"`     // token store directory
+	ValData string      `yaml:"val_data"` // optional; else DATA/val, else the last 10% of data
+	Out     string      `yaml:"out"`      // checkpoint, metrics.jsonl, loss.png
+	Device  string      `yaml:"device"`   // auto | cpu | cuda
+	Model   ModelConfig `yaml:"model"`
+	Train   TrainConfig `yaml:"train"`
+	LoRA    *yaml.Node  `yaml:"lora"` // accepted by the contract; not implemented yet
+}
+
+// ModelConfig is the model: block. The vocabulary comes from the store.
+type ModelConfig struct {
+	Context       int     `yaml:"context"`
+	Layers        int     `yaml:"layers"`
+	Heads         int     `yaml:"heads"`
+	KVHeads       int     `yaml:"kv_heads"` // default heads; 1 = multi-query
+	Dim           int     `yaml:"dim"`
+	Hidden        int     `yaml:"hidden"`     // default 8·dim/3 rounded up to 64
+	RopeBase      float64 `yaml:"rope_base"`  // default 10000
+	RopeScale     float64 `yaml:"rope_scale"` // position interpolation factor, default 1
+	TieEmbeddings *bool   `yaml:"tie_embeddings"`
+}
+
+// TrainConfig is the train: block.
+type TrainConfig struct {
+	BatchSize       int      `yaml:"batch_size"`
+	Steps           int      `yaml:"steps"`
+	LR              float64  `yaml:"lr"`
+	Warmup          *int     `yaml:"warmup"`
+	Seed            uint64   `yaml:"seed"`
+	EvalEvery       int      `yaml:"eval_every"`       // 0: evaluate at the end only
+	CheckpointEvery *int     `yaml:"checkpoint_every"` // default eval_every; 0: at the end only
+	Order           string   `yaml:"order"`            // random | sequential
+	Accumulate      int      `yaml:"accumulate"`       // micro-batches per step
+	EvalBatches     int      `yaml:"eval_batches"`     // batches per evaluation, default 40
+	ValSeed         uint64   `yaml:"val_seed"`         // seeds the fixed evaluation windows, default 1234
+	LogEvery        int      `yaml:"log_every"`        // metrics.jsonl lines, default every step
+	WeightDecay     *float64 `yaml:"weight_decay"`     // default 0.1, matrices only
+	GradClip        *float64 `yaml:"grad_clip"`        // default 1.0; 0 disables
+	Beta1           float64  `yaml:"beta1"`            // default 0.9
+	Beta2           float64  `yaml:"beta2"`            // default 0.95
+	Eps             float64  `yaml:"eps"`              // default 1e-8
+	Threads         int      `yaml:"threads"`          // default: every core
+}
+
+// LoadConfig reads and checks a config file. Relative paths in it are
+// relative to the file's folder.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("train config: %w", err)
+	}
+	cfg, err := ParseConfig(b, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes a config (unknown keys are errors), fills the
+// defaults and validates it. dir anchors relative paths.
+func ParseConfig(b []byte, dir string) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	for _, p := range []*string{&c.Data, &c.ValData, &c.Out} {
+		if *p != "" && !filepath.IsAbs(*p) && !strings.Contains(*p, "://") {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	c.defaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) defaults() {
+	m, t := &c.Model, &c.Train
+	if c.Device == "" {
+		c.Device = "auto"
+	}
+	setInt := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	setInt(&m.Context, 256)
+	setInt(&m.Layers, 4)
+	setInt(&m.Heads, 4)
+	setInt(&m.KVHeads, m.Heads)
+	setInt(&m.Dim, 256)
+	setInt(&m.Hidden, llama.DefaultHidden(m.Dim))
+	if m.RopeBase == 0 {
+		m.RopeBase = 10000
+	}
+	if m.RopeScale == 0 {
+		m.RopeScale = 1
+	}
+	if m.TieEmbeddings == nil {
+		tie := true
+		m.TieEmbeddings = &tie
+	}
+	setInt(&t.BatchSize, 16)
+	setInt(&t.Steps, 2000)
+	if t.LR == 0 {
+		t.LR = 6e-4
+	}
+	if t.Warmup == nil {
+		w := min(100, t.Steps)
+		t.Warmup = &w
+	}
+	if t.Seed == 0 {
+		t.Seed = 1
+	}
+	if t.CheckpointEvery == nil {
+		ce := t.EvalEvery
+		t.CheckpointEvery = &ce
+	}
+	if t.Order == "" {
+		t.Order = "random"
+	}
+	setInt(&t.Accumulate, 1)
+	setInt(&t.EvalBatches, 40)
+	if t.ValSeed == 0 {
+		t.ValSeed = 1234
+	}
+	setInt(&t.LogEvery, 1)
+	if t.WeightDecay == nil {
+		wd := 0.1
+		t.WeightDecay = &wd
+	}
+	if t.GradClip == nil {
+		gc := 1.0
+		t.GradClip = &gc
+	}
+	if t.Beta1 == 0 {
+		t.Beta1 = 0.9
+	}
+	if t.Beta2 == 0 {
+		t.Beta2 = 0.95
+	}
+	if t.Eps == 0 {
+		t.Eps = 1e-8
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if c.Data == "" {
+		bad("data: missing (the token store directory)")
+	}
+	if c.Out == "" {
+		bad("out: missing (where checkpoints and metrics go)")
+	}
+	switch c.Device {
+	case "auto", "cpu", "cuda":
+	default:
+		bad("device: %q is not one of auto, cpu, cuda", c.Device)
+	}
+	if c.LoRA != nil {
+		bad("lora: LoRA fine-tuning is not implemented yet; remove the lora block")
+	}
+	if err := c.ModelConfig(1).Validate(); err != nil {
+		bad("model: %v", err)
+	}
+	t := c.Train
+	positive := func(name string, v int) {
+		if v <= 0 {
+			bad("train: %s must be positive, got %d", name, v)
+		}
+	}
+	positive("batch_size", t.BatchSize)
+	positive("steps", t.Steps)
+	positive("accumulate", t.Accumulate)
+	positive("eval_batches", t.EvalBatches)
+	positive("log_every", t.LogEvery)
+	if !(t.LR > 0) || math.IsInf(t.LR, 0) {
+		bad("train: lr must be positive, got %v", t.LR)
+	}
+	if *t.Warmup < 0 || t.EvalEvery < 0 || *t.CheckpointEvery < 0 || t.Threads < 0 {
+		bad("train: warmup, eval_every, checkpoint_every and threads must not be negative")
+	}
+	if t.Order != "random" && t.Order != "sequential" {
+		bad("train: order: %q is not one of random, sequential", t.Order)
+	}
+	if *t.WeightDecay < 0 || *t.GradClip < 0 || t.Eps <= 0 {
+		bad("train: weight_decay and grad_clip must not be negative, eps must be positive")
+	}
+	if t.Beta1 < 0 || t.Beta1 >= 1 || t.Beta2 < 0 || t.Beta2 >= 1 {
+		bad("train: beta1 and beta2 must be in [0, 1)")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// ModelConfig is the architecture for a store of vocab ids.
+func (c *Config) ModelConfig(vocab int) llama.Config {
+	m := c.Model
+	return llama.Config{
+		Vocab: vocab, Context: m.Context, Layers: m.Layers, Heads: m.Heads, KVHeads: m.KVHeads,
+		Dim: m.Dim, Hidden: m.Hidden, RopeBase: m.RopeBase, RopeScale: m.RopeScale, TieEmbeddings: *m.TieEmbeddings,
+	}
+}

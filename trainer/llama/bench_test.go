@@ -1,0 +1,51 @@
+package llama
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/curatehq/curate/trainer/blas"
+)
+
+// BenchmarkTrainStep measures one forward+backward; bytes are tokens.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		bs   int
+	}{
+		{"d64", Config{Vocab: 256, Context: 64, Layers: 2, Heads: 4, KVHeads: 2, Dim: 64, TieEmbeddings: true}, 16},
+		{"d128", Config{Vocab: 256, Context: 128, Layers: 4, Heads: 4, KVHeads: 4, Dim: 128, TieEmbeddings: true}, 16},
+		{"d256", Config{Vocab: 256, Context: 256, Layers: 4, Heads: 4, KVHeads: 4, Dim: 256, TieEmbeddings: true}, 8},
+	} {
+		for _, backend := range []string{blas.OpenBLAS, blas.Go} {
+			b.Run(fmt.Sprintf("%s/%s", tc.name, backend), func(b *testing.B) {
+				k, err := blas.New(backend, 0)
+				if err != nil {
+					b.Skip(err)
+				}
+				m, err := New(tc.cfg, k, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				m.Init(1)
+				r := rand.New(rand.NewPCG(1, 1))
+				n := tc.bs * tc.cfg.Context
+				tokens, targets := make([]int32, n), make([]int32, n)
+				for i := range tokens {
+					tokens[i], targets[i] = int32(r.IntN(256)), int32(r.IntN(256))
+				}
+				b.SetBytes(int64(n))
+				b.ResetTimer()
+				for range b.N {
+					m.ZeroGrad()
+					if _, err := m.TrainStep(tokens, targets, tc.bs, 1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+			})
+		}
+	}
+}
