@@ -6,4 +6,5 @@ import (
 	_ "github.com/curatehq/curate/curriculum"        // curriculum.order, curriculum.readability
 	_ "github.com/curatehq/curate/mixer"             // mixer.weights
 	_ "github.com/curatehq/curate/pipelines/storage" // local files
+	_ "github.com/curatehq/curate/tokenize"          // tokenize.encode
 )
