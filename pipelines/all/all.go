@@ -7,4 +7,5 @@ import (
 	_ "github.com/curatehq/curate/mixer"             // mixer.weights
 	_ "github.com/curatehq/curate/pipelines/storage" // local files
 	_ "github.com/curatehq/curate/tokenize"          // tokenize.encode
+	_ "github.com/curatehq/curate/tokenize/tokens"   // the tokens sink
 )

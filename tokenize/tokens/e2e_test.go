@@ -1,0 +1,119 @@
+package tokens
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/curatehq/curate/pipelines"
+	"github.com/curatehq/curate/pipelines/storage"
+	"github.com/curatehq/curate/tokenize/store"
+)
+
+// paragraphs is a test-only source: one document per blank-line-separated
+// paragraph of a file. It keeps these tests independent of the ingest
+// package.
+type paragraphs struct {
+	texts []string
+	b     *pipelines.DocBuilder
+	n     int
+}
+
+func init() {
+	pipelines.RegisterSource(pipelines.Spec{Name: "testparagraphs", Doc: "paragraphs of a file (tests)",
+		Fields: []pipelines.Field{{Name: "path", Type: pipelines.String, Required: true, Doc: "file"}}},
+		func(p pipelines.Params, env *pipelines.Env) (pipelines.Source, error) {
+			b, err := storage.ReadFile(context.Background(), env.Path(p.String("path")))
+			if err != nil {
+				return nil, err
+			}
+			return &paragraphs{texts: strings.Split(string(b), "\n\n"), b: pipelines.NewDocBuilder(env)}, nil
+		})
+}
+
+func (s *paragraphs) Next(ctx context.Context) (arrow.Record, error) {
+	if s.n == len(s.texts) {
+		return nil, io.EOF
+	}
+	for s.n < len(s.texts) && !s.b.Full() {
+		s.b.Add("p:"+strconv.Itoa(s.n), s.texts[s.n], "test", []string{"web", "books"}[s.n%2])
+		s.n++
+	}
+	return s.b.Build(), nil
+}
+
+func (s *paragraphs) Close() error { return nil }
+
+// TestPipelineYAML runs the sink from a pipeline file through the runner
+// and checks the store against the text, for several worker counts.
+func TestPipelineYAML(t *testing.T) {
+	dir := t.TempDir()
+	texts := corpusTexts(t, 300)
+	if err := os.WriteFile(filepath.Join(dir, "in.txt"), []byte(strings.Join(texts, "\n\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yaml := `
+sources:
+  - testparagraphs: {path: in.txt}
+sinks:
+  - tokens: {path: out, tokenizer: gpt2, shard_tokens: 5000, val_fraction: 0.1}
+`
+	file := filepath.Join(dir, "pipeline.yaml")
+	os.WriteFile(file, []byte(yaml), 0o644)
+	var first []byte
+	for _, workers := range []int{1, 4} {
+		p, err := pipelines.LoadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		rep, err := pipelines.Run(context.Background(), p, pipelines.Options{Workers: workers, Alloc: mem, TempDir: dir, BatchRows: 37})
+		mem.AssertSize(t, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.DocumentsOut != 300 {
+			t.Fatalf("documents out %d", rep.DocumentsOut)
+		}
+		train, err := store.Open(filepath.Join(dir, "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		val, err := store.Open(filepath.Join(dir, "out", "val"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if train.NumDocs()+val.NumDocs() != 300 || val.NumDocs() == 0 {
+			t.Fatalf("%d train + %d val documents", train.NumDocs(), val.NumDocs())
+		}
+		tok := gpt2(t)
+		var ti, vi int64
+		for i, text := range texts {
+			var got []int32
+			if isVal("p:"+strconv.Itoa(i), 0.1) {
+				got, vi = val.Doc(vi), vi+1
+			} else {
+				got, ti = train.Doc(ti), ti+1
+			}
+			if !slices.Equal(got, append(tok.Encode(nil, text), 50256)) {
+				t.Fatalf("workers=%d: paragraph %d differs", workers, i)
+			}
+		}
+		train.Close()
+		val.Close()
+		m, _ := os.ReadFile(filepath.Join(dir, "out", store.ManifestFile))
+		if first == nil {
+			first = m
+		} else if string(m) != string(first) {
+			t.Fatalf("workers=%d: manifest differs from workers=1", workers)
+		}
+	}
+}
