@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -118,11 +119,42 @@ func (r *Records) addFields(s *arrow.Schema) error {
 			r.union = append(r.union, f)
 			continue
 		}
-		if !arrow.TypeEqual(r.union[i].Type, f.Type) {
-			return fmt.Errorf("spill: column %q changes type from %s to %s between batches", f.Name, r.union[i].Type, f.Type)
+		t, err := unionType(r.union[i].Type, f.Type)
+		if err != nil {
+			return fmt.Errorf("spill: column %q: %w", f.Name, err)
+		}
+		if !arrow.TypeEqual(t, r.union[i].Type) {
+			r.union[i].Type = t
+			r.union[i].Nullable = true
 		}
 	}
 	return nil
+}
+
+// unionType is the type a column takes when batches disagree: sources
+// type an extra field per batch (float64 when every value is a number or
+// null, bool, else utf8), so a column may be numbers in one batch and text
+// in the next; it then reads back as text. Other changes are errors.
+func unionType(a, b arrow.DataType) (arrow.DataType, error) {
+	switch {
+	case arrow.TypeEqual(a, b):
+		return a, nil
+	case a.ID() == arrow.NULL:
+		return b, nil
+	case b.ID() == arrow.NULL:
+		return a, nil
+	case scalarExtra(a) && scalarExtra(b):
+		return arrow.BinaryTypes.String, nil
+	}
+	return nil, fmt.Errorf("type changes from %s to %s between batches", a, b)
+}
+
+func scalarExtra(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.STRING, arrow.FLOAT64, arrow.BOOL, arrow.INT64:
+		return true
+	}
+	return false
 }
 
 func (r *Records) openFile(ctx context.Context, s *arrow.Schema) error {
@@ -199,7 +231,7 @@ func (r *Records) Scan(ctx context.Context, fn func(rec arrow.Record, first int6
 				rd.close()
 				return err
 			}
-			rec, err := rd.batch(b)
+			rec, err := rd.batch(ctx, b)
 			if err != nil {
 				rd.close()
 				return err
@@ -278,7 +310,7 @@ func (r *Records) openReader(ctx context.Context, fi int) (*fileReader, error) {
 
 // batch reads batch b of the file, conformed to the union schema; the
 // caller owns the result.
-func (fr *fileReader) batch(b int) (arrow.Record, error) {
+func (fr *fileReader) batch(ctx context.Context, b int) (arrow.Record, error) {
 	rec, err := fr.rd.RecordAt(b)
 	if err != nil {
 		return nil, fmt.Errorf("spill: reading %s batch %d: %w", fr.path, b, err)
@@ -289,19 +321,54 @@ func (fr *fileReader) batch(b int) (arrow.Record, error) {
 	defer rec.Release()
 	n := int(rec.NumRows())
 	cols := make([]arrow.Array, len(fr.remap))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
 	for i, src := range fr.remap {
-		if src < 0 {
-			cols[i] = array.MakeArrayOfNull(fr.r.alloc, fr.r.union[i].Type, n)
-		} else {
+		want := fr.r.union[i].Type
+		switch {
+		case src < 0 || rec.Column(src).NullN() == n:
+			cols[i] = array.MakeArrayOfNull(fr.r.alloc, want, n)
+		case arrow.TypeEqual(rec.Column(src).DataType(), want):
 			cols[i] = rec.Column(src)
 			cols[i].Retain()
+		default:
+			c, err := castText(fr.r.alloc, rec.Column(src))
+			if err != nil {
+				return nil, fmt.Errorf("spill: reading %s column %q: %w", fr.path, fr.r.union[i].Name, err)
+			}
+			cols[i] = c
 		}
 	}
-	out := array.NewRecord(fr.r.schema, cols, int64(n))
-	for _, c := range cols {
-		c.Release()
+	return array.NewRecord(fr.r.schema, cols, int64(n)), nil
+}
+
+// castText turns a number or bool column into text the way sources write
+// such values into a text column.
+func castText(alloc memory.Allocator, a arrow.Array) (arrow.Array, error) {
+	b := array.NewStringBuilder(alloc)
+	defer b.Release()
+	for i := 0; i < a.Len(); i++ {
+		if a.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		switch x := a.(type) {
+		case *array.Float64:
+			b.Append(strconv.FormatFloat(x.Value(i), 'g', -1, 64))
+		case *array.Int64:
+			b.Append(strconv.FormatInt(x.Value(i), 10))
+		case *array.Boolean:
+			b.Append(strconv.FormatBool(x.Value(i)))
+		default:
+			return nil, fmt.Errorf("cannot read %s as text", a.DataType())
+		}
 	}
-	return out, nil
+	return b.NewArray(), nil
 }
 
 func (fr *fileReader) close() {

@@ -254,21 +254,68 @@ func TestRecordsScanUnionSchema(t *testing.T) {
 }
 
 func TestRecordsTypeChange(t *testing.T) {
-	alloc := memory.NewGoAllocator()
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	ctx := context.Background()
 	r, err := NewRecords(t.TempDir(), alloc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	a := docBatch(alloc, 0, 3, "score")
-	defer a.Release()
-	b := pipelinetest.Batch(alloc, pipelinetest.Doc{Text: "x", Extra: map[string]any{"score": "high"}})
-	defer b.Release()
-	if _, err := r.Append(context.Background(), a); err != nil {
+	// Sources type extra fields per batch: numbers, then text, then nulls
+	// only (float64) all become one text column.
+	batches := []arrow.Record{
+		docBatch(alloc, 0, 2, "score"),
+		pipelinetest.Batch(alloc, pipelinetest.Doc{ID: "t", Text: "x", Extra: map[string]any{"score": "high"}}),
+		pipelinetest.Batch(alloc, pipelinetest.Doc{ID: "n", Text: "x", Extra: map[string]any{"score": nil}}),
+		pipelinetest.Batch(alloc, pipelinetest.Doc{ID: "b", Text: "x", Extra: map[string]any{"score": true}}),
+	}
+	for _, b := range batches {
+		if _, err := r.Append(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+	}
+	r.Finish()
+	var got []string
+	r.Scan(ctx, func(rec arrow.Record, _ int64) error {
+		col, err := pipelines.StringCol(rec, "score")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < col.Len(); i++ {
+			if col.IsNull(i) {
+				got = append(got, "null")
+			} else {
+				got = append(got, col.Value(i))
+			}
+		}
+		return nil
+	})
+	if want := []string{"0", "1", "high", "null", "true"}; !slices.Equal(got, want) {
+		t.Errorf("scores %q, want %q", got, want)
+	}
+
+	// A list column that turns into text cannot be reconciled.
+	r2, _ := NewRecords(t.TempDir(), alloc)
+	defer r2.Close()
+	lb := array.NewListBuilder(alloc, arrow.PrimitiveTypes.Int32)
+	lb.Append(true)
+	la := lb.NewArray()
+	lb.Release()
+	base := pipelinetest.Texts(alloc, "x")
+	withList := array.NewRecord(arrow.NewSchema(append(base.Schema().Fields(), arrow.Field{Name: "tokens", Type: la.DataType()}), nil),
+		append(base.Columns(), la), 1)
+	la.Release()
+	base.Release()
+	defer withList.Release()
+	asText := pipelinetest.Batch(alloc, pipelinetest.Doc{Text: "x", Extra: map[string]any{"tokens": "1 2 3"}})
+	defer asText.Release()
+	if _, err := r2.Append(ctx, withList); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Append(context.Background(), b); err == nil {
-		t.Error("column changing type: no error")
+	if _, err := r2.Append(ctx, asText); err == nil {
+		t.Error("list column turning into text: no error")
 	}
 }
 
@@ -408,4 +455,3 @@ func TestCloseRemovesFolder(t *testing.T) {
 	}
 }
 
-var _ = array.NewRecord
