@@ -454,4 +454,3 @@ func TestCloseRemovesFolder(t *testing.T) {
 		t.Errorf("left: %v", m)
 	}
 }
-
