@@ -71,45 +71,49 @@ func (e *exec) linearBackward(dx, dw, dout, x, w []float32, n, in, o int, accumu
 	e.k.Sgemm(true, false, o, in, n, 1, dout, o, x, in, 1, dw, in)
 }
 
-// expf is exp for float32 arguments: Cody-Waite range reduction and a
-// degree-6 polynomial, within 2 ulp of math.Exp over the float32 range,
-// several times faster than converting through float64.
-func expf(x float32) float32 {
+// expShift sets dst[i] = exp(src[i] - shift) and returns their sum. It is
+// exp for float32 as a loop (Cody-Waite range reduction and a degree-6
+// polynomial, within 2 ulp of math.Exp), so the constants stay in registers
+// and nothing goes through float64. Arguments below -87.3 give 0; above
+// 88.3 they are clamped (exp(88.3) ≈ 2.1e38).
+func expShift(dst, src []float32, shift float32) float32 {
 	const (
 		log2e = 1.44269504088896341
 		ln2hi = 0.693359375
 		ln2lo = -2.12194440e-4
 	)
-	if x < -87.33654 {
-		return 0
+	dst = dst[:len(src)]
+	var sum float32
+	for i, v := range src {
+		x := v - shift
+		if x < -87.33654 {
+			dst[i] = 0
+			continue
+		}
+		x = min(x, 88.3)
+		t := x*log2e + 0.5
+		ni := int32(t)
+		if float32(ni) > t { // floor for negative t
+			ni--
+		}
+		n := float32(ni)
+		r := x - n*ln2hi - n*ln2lo
+		p := float32(1.9875691500e-4)
+		p = p*r + 1.3981999507e-3
+		p = p*r + 8.3334519073e-3
+		p = p*r + 4.1665795894e-2
+		p = p*r + 1.6666665459e-1
+		p = p*r + 5.0000001201e-1
+		y := (p*r*r + r + 1) * math.Float32frombits(uint32(ni+127)<<23)
+		dst[i] = y
+		sum += y
 	}
-	if x > 88.72283 {
-		return float32(math.Inf(1))
-	}
-	t := x * log2e
-	var ni int32
-	if t >= 0 {
-		ni = int32(t + 0.5)
-	} else {
-		ni = int32(t - 0.5)
-	}
-	n := float32(ni)
-	r := x - n*ln2hi - n*ln2lo
-	p := float32(1.9875691500e-4)
-	p = p*r + 1.3981999507e-3
-	p = p*r + 8.3334519073e-3
-	p = p*r + 4.1665795894e-2
-	p = p*r + 1.6666665459e-1
-	p = p*r + 5.0000001201e-1
-	y := p*r*r + r + 1
-	// y · 2ⁿ, in two steps so n = 128 or n < -126 stay representable.
-	if ni > 127 {
-		y *= 2
-		ni--
-	}
-	if ni < -126 {
-		y *= math.Float32frombits(uint32(ni+126+127) << 23)
-		ni = -126
-	}
-	return y * math.Float32frombits(uint32(ni+127)<<23)
+	return sum
+}
+
+// expf is exp for one float32 (see expShift).
+func expf(x float32) float32 {
+	var d [1]float32
+	expShift(d[:], []float32{x}, 0)
+	return d[0]
 }

@@ -238,3 +238,18 @@ func TestGradModel(t *testing.T) {
 		}
 	}
 }
+
+func TestExpf(t *testing.T) {
+	for x := float32(-90); x < 89; x += 0.01237 {
+		got, want := float64(expf(x)), math.Exp(float64(x))
+		if x > 88.3 {
+			want = math.Exp(float64(float32(88.3)))
+		}
+		if x < -87.33654 {
+			want = 0
+		}
+		if math.Abs(got-want) > 3e-7*want {
+			t.Fatalf("expf(%v) = %v, want %v", x, got, want)
+		}
+	}
+}

@@ -139,13 +139,7 @@ func softmaxPrefix(row []float32, n int) {
 	for _, v := range row[1:n] {
 		mx = max(mx, v)
 	}
-	var sum float32
-	for i, v := range row[:n] {
-		ev := expf(v - mx)
-		row[i] = ev
-		sum += ev
-	}
-	inv := 1 / sum
+	inv := 1 / expShift(row[:n], row[:n], mx)
 	for i := range row[:n] {
 		row[i] *= inv
 	}
@@ -212,8 +206,16 @@ func (e *exec) swiglu(g, sig, h13 []float32, n, hidden int) {
 			h3 := h13[r*2*hidden+hidden : (r+1)*2*hidden]
 			gr, sr := g[r*hidden:(r+1)*hidden], sig[r*hidden:(r+1)*hidden]
 			h3 = h3[:len(h1)]
+			sr = sr[:len(h1)]
+			gr = gr[:len(h1)]
+			// sigmoid(a) = 1/(1+exp(-a)): exp(-a) = exp(0 - a) with the
+			// negation done by one pass.
 			for j, a := range h1 {
-				s := 1 / (1 + expf(-a))
+				sr[j] = -a
+			}
+			expShift(sr, sr, 0)
+			for j, a := range h1 {
+				s := 1 / (1 + sr[j])
 				sr[j] = s
 				gr[j] = a * s * h3[j]
 			}
@@ -265,18 +267,16 @@ func (e *exec) crossEntropy(logits []float32, targets []int32, loss []float32, n
 			for _, v := range row[1:] {
 				mx = max(mx, v)
 			}
-			var sum float32
-			for _, v := range row {
-				sum += expf(v - mx)
-			}
 			tgt := targets[r]
-			loss[r] = float32(math.Log(float64(sum))) + mx - row[tgt]
+			logit := row[tgt]
+			sum := expShift(row, row, mx)
+			loss[r] = float32(math.Log(float64(sum))) + mx - logit
 			if grad == 0 {
 				continue
 			}
 			inv := grad / sum
-			for i, v := range row {
-				row[i] = expf(v-mx) * inv
+			for i := range row {
+				row[i] *= inv
 			}
 			row[tgt] -= grad
 		}
