@@ -91,10 +91,12 @@ func exportShard(ctx context.Context, bin, out string, dt DType, tokens int64) e
 }
 
 // ExportLLMC writes every shard of the store in dir to out as an llm.c data
-// file (out/NAME.bin) and returns their paths. A uint16 store gives GPT-2
-// files (magic 20240520, version 1), an int32 store Llama-3 files (magic
-// 20240801, version 7, uint32 tokens).
-func ExportLLMC(ctx context.Context, dir, out string) ([]string, error) {
+// file and returns their paths. Files are named out/NAME.bin, or with a
+// prefix such as "train" out/train_00000.bin (the shard's number), which is
+// what llm.c's -i/-j patterns expect. A uint16 store gives GPT-2 files
+// (magic 20240520, version 1), an int32 store Llama-3 files (magic 20240801,
+// version 7, uint32 tokens).
+func ExportLLMC(ctx context.Context, dir, out, prefix string) ([]string, error) {
 	dir, out = strings.TrimRight(dir, "/"), strings.TrimRight(out, "/")
 	m, err := ReadManifest(ctx, dir)
 	if err != nil {
@@ -105,7 +107,11 @@ func ExportLLMC(ctx context.Context, dir, out string) ([]string, error) {
 	}
 	var paths []string
 	for _, s := range m.Shards {
-		p := storage.Join(out, s.Bin())
+		name := s.Bin()
+		if prefix != "" {
+			name = prefix + strings.TrimPrefix(name, "shard")
+		}
+		p := storage.Join(out, name)
 		if err := exportShard(ctx, storage.Join(dir, s.Bin()), p, m.DType, s.Tokens); err != nil {
 			return paths, err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -439,7 +440,7 @@ func TestLLMC(t *testing.T) {
 		}
 		mustVerify(t, dir)
 		out := t.TempDir()
-		paths, err := ExportLLMC(context.Background(), dir, out)
+		paths, err := ExportLLMC(context.Background(), dir, out, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -460,7 +461,7 @@ func TestLLMC(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ExportLLMC(context.Background(), t.TempDir(), t.TempDir()); err == nil {
+	if _, err := ExportLLMC(context.Background(), t.TempDir(), t.TempDir(), "x"); err == nil {
 		t.Error("export of a folder without a store should fail")
 	}
 }
@@ -494,5 +495,31 @@ func TestRemove(t *testing.T) {
 	}
 	if err := Remove(context.Background(), dir); err != nil {
 		t.Fatalf("removing a folder without a store: %v", err)
+	}
+}
+
+func TestInspect(t *testing.T) {
+	dir := t.TempDir()
+	c := makeCorpus(2, 40, 80, 50257)
+	m := writeCorpus(t, dir, c, gpt2Opts(1000))
+	writeCorpus(t, filepath.Join(dir, ValDir), makeCorpus(3, 5, 80, 50257), gpt2Opts(1000))
+	s, err := Inspect(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Documents != 40 || s.Tokens != m.Tokens || s.VocabSize != 50257 || s.DType != Uint16 || s.Tokenizer != "test" ||
+		len(s.Shards) != len(m.Shards) || s.Bytes != 2*m.Tokens || s.Val == nil || s.Val.Documents != 5 {
+		t.Fatalf("summary %+v", s)
+	}
+	b, _ := json.Marshal(s)
+	var keys map[string]any
+	json.Unmarshal(b, &keys)
+	for _, k := range []string{"documents", "tokens", "vocab_size", "dtype", "tokenizer", "shards", "domains"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("inspect JSON lacks %q", k)
+		}
+	}
+	if _, err := Inspect(context.Background(), t.TempDir()); err == nil {
+		t.Error("inspect of an empty folder: want an error")
 	}
 }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/curatehq/curate/pipelines/storage"
+	"github.com/curatehq/curate/tokenize/store"
+)
+
+func init() {
+	commands["shards"] = command{"inspect, verify or export a token store (inspect|verify|export-llmc)", shardsCmd}
+}
+
+func shardsUsage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  curate shards inspect DIR           the store's summary as JSON
+  curate shards verify DIR            recompute checksums and index consistency (exit 1 if corrupt)
+  curate shards export-llmc DIR OUT   write the shards as llm.c data files (OUT/train_NNNNN.bin, OUT/val_NNNNN.bin)
+`)
+}
+
+func shardsCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		shardsUsage(stderr)
+		return 2
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("curate shards "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { shardsUsage(stderr) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ctx := context.Background()
+	switch {
+	case sub == "inspect" && fs.NArg() == 1:
+		return shardsInspect(ctx, fs.Arg(0), stdout, stderr)
+	case sub == "verify" && fs.NArg() == 1:
+		return shardsVerify(ctx, fs.Arg(0), stdout, stderr)
+	case sub == "export-llmc" && fs.NArg() == 2:
+		return shardsExport(ctx, fs.Arg(0), fs.Arg(1), stdout, stderr)
+	case sub == "-h" || sub == "--help" || sub == "help":
+		shardsUsage(stdout)
+		return 0
+	}
+	shardsUsage(stderr)
+	return 2
+}
+
+func shardsInspect(ctx context.Context, dir string, stdout, stderr io.Writer) int {
+	s, err := store.Inspect(ctx, dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "curate shards inspect: %v\n", err)
+		return 1
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		fmt.Fprintf(stderr, "curate shards inspect: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s\n", b)
+	return 0
+}
+
+// shardsVerify verifies the store and its validation store; every fault is
+// printed as DIR/FILE: offset N: problem.
+func shardsVerify(ctx context.Context, dir string, stdout, stderr io.Writer) int {
+	dirs := []string{dir}
+	if has, err := store.HasVal(ctx, dir); err != nil {
+		fmt.Fprintf(stderr, "curate shards verify: %v\n", err)
+		return 1
+	} else if has {
+		dirs = append(dirs, storage.Join(dir, store.ValDir))
+	}
+	bad := false
+	for _, d := range dirs {
+		faults, err := store.Verify(ctx, d)
+		for _, f := range faults {
+			fmt.Fprintf(stdout, "%s/%v\n", d, f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "curate shards verify: %v\n", err)
+			return 1
+		}
+		if len(faults) > 0 {
+			bad = true
+			continue
+		}
+		m, err := store.ReadManifest(ctx, d)
+		if err != nil {
+			fmt.Fprintf(stderr, "curate shards verify: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: ok: %d shards, %d documents, %d tokens\n", d, len(m.Shards), m.Documents, m.Tokens)
+	}
+	if bad {
+		fmt.Fprintf(stderr, "curate shards verify: %s is corrupt\n", dir)
+		return 1
+	}
+	return 0
+}
+
+func shardsExport(ctx context.Context, dir, out string, stdout, stderr io.Writer) int {
+	paths, err := store.ExportLLMC(ctx, dir, out, "train")
+	if err == nil {
+		var has bool
+		if has, err = store.HasVal(ctx, dir); has {
+			var vp []string
+			vp, err = store.ExportLLMC(ctx, storage.Join(dir, store.ValDir), out, "val")
+			paths = append(paths, vp...)
+		}
+	}
+	for _, p := range paths {
+		fmt.Fprintln(stdout, p)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "curate shards export-llmc: %v\n", err)
+		return 1
+	}
+	return 0
+}
