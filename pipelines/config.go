@@ -83,7 +83,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // ConfigErrors.
 func Load(file string, data []byte) (*Pipeline, error) {
 	p := &Pipeline{File: file, Dir: filepath.Dir(file), Source: data}
-	l := &loader{file: file}
+	l := &loader{file: file, badLists: map[*yaml.Node]bool{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		for _, msg := range strings.Split(err.Error(), "\n") {
@@ -119,12 +119,18 @@ func Load(file string, data []byte) (*Pipeline, error) {
 		}
 		seen[k.Value] = k
 		switch k.Value {
-		case "sources":
-			p.Sources = l.components(KindSource, k, v)
-		case "stages":
-			p.Stages = l.components(KindStage, k, v)
-		case "sinks":
-			p.Sinks = l.components(KindSink, k, v)
+		case "sources", "stages", "sinks":
+			before := len(l.errs)
+			list := l.components(Kind(strings.TrimSuffix(k.Value, "s")), k, v)
+			l.badLists[k] = len(l.errs) > before
+			switch k.Value {
+			case "sources":
+				p.Sources = list
+			case "stages":
+				p.Stages = list
+			default:
+				p.Sinks = list
+			}
 		case "train":
 			p.Train = l.train(v, p.Dir)
 		default:
@@ -134,12 +140,12 @@ func Load(file string, data []byte) (*Pipeline, error) {
 	}
 	if seen["sources"] == nil {
 		l.add(root, "missing sources: a pipeline needs at least one source")
-	} else if len(p.Sources) == 0 && !l.hasErrorAfter(seen["sources"].Line) {
+	} else if len(p.Sources) == 0 && !l.hasErrorIn(seen["sources"]) {
 		l.add(seen["sources"], "sources is empty: a pipeline needs at least one source")
 	}
 	if seen["sinks"] == nil {
 		l.add(root, "missing sinks: a pipeline needs at least one sink")
-	} else if len(p.Sinks) == 0 && !l.hasErrorAfter(seen["sinks"].Line) {
+	} else if len(p.Sinks) == 0 && !l.hasErrorIn(seen["sinks"]) {
 		l.add(seen["sinks"], "sinks is empty: a pipeline needs at least one sink")
 	}
 	if len(l.errs) > 0 {
@@ -155,21 +161,19 @@ func Load(file string, data []byte) (*Pipeline, error) {
 }
 
 type loader struct {
-	file string
-	errs ConfigErrors
+	file     string
+	errs     ConfigErrors
+	badLists map[*yaml.Node]bool
 }
 
 func (l *loader) add(n *yaml.Node, format string, args ...any) {
 	l.errs = append(l.errs, ConfigError{File: l.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (l *loader) hasErrorAfter(line int) bool {
-	for _, e := range l.errs {
-		if e.Line >= line {
-			return true
-		}
-	}
-	return false
+// hasErrorIn reports whether a problem was already found inside the list
+// under key (so "is empty" would only repeat it).
+func (l *loader) hasErrorIn(key *yaml.Node) bool {
+	return l.badLists[key]
 }
 
 func kindName(n *yaml.Node) string {
