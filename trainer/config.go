@@ -23,13 +23,13 @@ import (
 
 // Config is a training config file (CONTRACT.md "Training config").
 type Config struct {
-	Data    string      `yaml:"data"`     // token store directory
-	ValData string      `yaml:"val_data"` // optional; else DATA/val, else the last 10% of data
-	Out     string      `yaml:"out"`      // checkpoint, metrics.jsonl, loss.png
-	Device  string      `yaml:"device"`   // auto | cpu | cuda
-	Model   ModelConfig `yaml:"model"`
-	Train   TrainConfig `yaml:"train"`
-	LoRA    *yaml.Node  `yaml:"lora"` // accepted by the contract; not implemented yet
+	Data    string         `yaml:"data"`     // token store directory
+	ValData string         `yaml:"val_data"` // optional; else DATA/val, else the last 10% of data
+	Out     string         `yaml:"out"`      // checkpoint, metrics.jsonl, loss.png
+	Device  string         `yaml:"device"`   // auto | cpu | cuda
+	Model   ModelConfig    `yaml:"model"`
+	Train   TrainConfig    `yaml:"train"`
+	LoRA    map[string]any `yaml:"lora"` // accepted by the contract; not implemented yet
 }
 
 // ModelConfig is the model: block. The vocabulary comes from the store.
