@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/curatehq/curate/pipelines"
 )
@@ -224,94 +225,226 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 // takeWithPos returns rows idx of rec with their output positions as an
 // extra last column.
 func takeWithPos(ctx context.Context, rec arrow.Record, idx, pos []int64) (arrow.Record, error) {
-	alloc := exec.GetAllocator(ctx)
-	ia := pipelines.NewInts(alloc, idx)
-	defer ia.Release()
-	taken, err := take(ctx, rec, ia)
-	if err != nil {
-		return nil, err
+	gc := &gatherCols{ctx: ctx, alloc: exec.GetAllocator(ctx), parts: []arrow.Record{rec}}
+	defer gc.release()
+	refs := make([]rowRef, len(idx))
+	for i, x := range idx {
+		refs[i] = rowRef{row: int32(x)}
 	}
-	defer taken.Release()
-	pa := pipelines.NewInts(alloc, pos)
-	defer pa.Release()
-	fields := append(append([]arrow.Field(nil), rec.Schema().Fields()...), arrow.Field{Name: posColumn, Type: arrow.PrimitiveTypes.Int64})
-	cols := append(append([]arrow.Array(nil), taken.Columns()...), pa)
-	return array.NewRecord(arrow.NewSchema(fields, nil), cols, int64(len(idx))), nil
-}
-
-func take(ctx context.Context, rec arrow.Record, indices arrow.Array) (arrow.Record, error) {
-	out, err := compute.Take(ctx, *compute.DefaultTakeOptions(), compute.NewDatumWithoutOwning(rec), compute.NewDatumWithoutOwning(indices))
-	if err != nil {
-		return nil, fmt.Errorf("spill: take: %w", err)
-	}
-	return out.(*compute.RecordDatum).Value, nil
-}
-
-// emitBucket puts the rows of one bucket (positions start..end-1, each once)
-// in order and emits them in bounded batches.
-func (g *Gather) emitBucket(ctx context.Context, parts []arrow.Record, start, end int64, maxRows int, maxBytes int64, emit func(arrow.Record) error) error {
-	alloc := exec.GetAllocator(ctx)
-	ncol := int(parts[0].NumCols()) - 1
-	cols := make([]arrow.Array, ncol)
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	chunks := make([]arrow.Array, len(parts))
-	for c := 0; c < ncol; c++ {
-		for i, p := range parts {
-			chunks[i] = p.Column(c)
-		}
-		a, err := array.Concatenate(chunks, alloc)
+	cols := make([]arrow.Array, rec.NumCols()+1)
+	defer releaseAll(cols)
+	for c := 0; c < int(rec.NumCols()); c++ {
+		a, err := gc.column(c, refs)
 		if err != nil {
-			return fmt.Errorf("spill: gather column %q: %w", parts[0].Schema().Field(c).Name, err)
+			return nil, fmt.Errorf("spill: gather column %q: %w", rec.Schema().Field(c).Name, err)
 		}
 		cols[c] = a
 	}
-	perm := make([]int64, end-start)
-	for i := range perm {
-		perm[i] = -1
-	}
-	var row int64
-	for _, p := range parts {
+	cols[len(cols)-1] = pipelines.NewInts(gc.alloc, pos)
+	fields := append(append([]arrow.Field(nil), rec.Schema().Fields()...), arrow.Field{Name: posColumn, Type: arrow.PrimitiveTypes.Int64})
+	return array.NewRecord(arrow.NewSchema(fields, nil), cols, int64(len(idx))), nil
+}
+
+// emitBucket puts the rows of one bucket (positions start..end-1, each once)
+// in order and emits them in bounded batches, copying each output batch's
+// rows straight out of the parts (no concatenated copy of the bucket).
+func (g *Gather) emitBucket(ctx context.Context, parts []arrow.Record, start, end int64, maxRows int, maxBytes int64, emit func(arrow.Record) error) error {
+	ncol := int(parts[0].NumCols()) - 1
+	refs := make([]rowRef, end-start)
+	seen := make([]bool, end-start)
+	var size, rows int64
+	for pi, p := range parts {
 		ps := p.Column(ncol).(*array.Int64).Int64Values()
-		for _, x := range ps {
-			if x < start || x >= end || perm[x-start] >= 0 {
+		for r, x := range ps {
+			if x < start || x >= end || seen[x-start] {
 				return fmt.Errorf("spill: gather: bad position %d in bucket [%d, %d)", x, start, end)
 			}
-			perm[x-start] = row
-			row++
+			seen[x-start] = true
+			refs[x-start] = rowRef{part: int32(pi), row: int32(r)}
 		}
+		rows += int64(len(ps))
+		size += recordBytes(p)
 	}
-	if row != end-start {
-		return fmt.Errorf("spill: gather: bucket [%d, %d) has %d rows", start, end, row)
+	if rows != end-start {
+		return fmt.Errorf("spill: gather: bucket [%d, %d) has %d rows", start, end, rows)
 	}
-	all := array.NewRecord(g.r.schema, cols, row)
-	defer all.Release()
-	var size int64
-	for _, c := range cols {
-		size += dataBytes(c.Data())
-	}
-	per := max(1, size/max(1, row))
-	chunk := int64(max(1, min(int64(maxRows), maxBytes/per)))
-	for lo := int64(0); lo < row; lo += chunk {
-		hi := min(lo+chunk, row)
-		ia := pipelines.NewInts(alloc, perm[lo:hi])
-		out, err := take(ctx, all, ia)
-		ia.Release()
-		if err != nil {
-			return err
+	gc := &gatherCols{ctx: ctx, alloc: exec.GetAllocator(ctx), parts: parts}
+	defer gc.release()
+	per := max(1, size/max(1, rows))
+	chunk := max(1, min(int64(maxRows), maxBytes/per))
+	cols := make([]arrow.Array, ncol)
+	for lo := int64(0); lo < rows; lo += chunk {
+		hi := min(lo+chunk, rows)
+		for c := range cols {
+			a, err := gc.column(c, refs[lo:hi])
+			if err != nil {
+				releaseAll(cols)
+				return fmt.Errorf("spill: gather column %q: %w", g.r.schema.Field(c).Name, err)
+			}
+			cols[c] = a
 		}
-		err = emit(out)
+		out := array.NewRecord(g.r.schema, cols, hi-lo)
+		releaseAll(cols)
+		err := emit(out)
 		out.Release()
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// rowRef names a row of one of a bucket's parts.
+type rowRef struct{ part, row int32 }
+
+func releaseAll(as []arrow.Array) {
+	for i, a := range as {
+		if a != nil {
+			a.Release()
+			as[i] = nil
+		}
+	}
+}
+
+// gatherCols copies rows of a bucket's parts into new columns. The common
+// column types are copied directly into pre-sized builders; any other type
+// is concatenated over the parts once and taken from.
+type gatherCols struct {
+	ctx    context.Context
+	alloc  memory.Allocator
+	parts  []arrow.Record
+	concat map[int]arrow.Array
+	offset []int64 // first row of each part in a concatenation
+}
+
+func (gc *gatherCols) release() {
+	for _, a := range gc.concat {
+		a.Release()
+	}
+}
+
+func (gc *gatherCols) column(c int, refs []rowRef) (arrow.Array, error) {
+	col := func(r rowRef) arrow.Array { return gc.parts[r.part].Column(c) }
+	switch gc.parts[0].Column(c).(type) {
+	case *array.String:
+		b := array.NewStringBuilder(gc.alloc)
+		defer b.Release()
+		var n int
+		for _, r := range refs {
+			n += col(r).(*array.String).ValueLen(int(r.row))
+		}
+		b.Reserve(len(refs))
+		b.ReserveData(n)
+		for _, r := range refs {
+			a := col(r).(*array.String)
+			if a.IsNull(int(r.row)) {
+				b.AppendNull()
+			} else {
+				b.Append(a.Value(int(r.row)))
+			}
+		}
+		return b.NewArray(), nil
+	case *array.List:
+		if _, ok := gc.parts[0].Column(c).(*array.List).ListValues().(*array.Int32); ok {
+			return gc.int32List(c, refs), nil
+		}
+	case *array.Int64:
+		return gatherPrimitive(array.NewInt64Builder(gc.alloc), refs, func(r rowRef) (*array.Int64, int) { return col(r).(*array.Int64), int(r.row) }), nil
+	case *array.Float64:
+		return gatherPrimitive(array.NewFloat64Builder(gc.alloc), refs, func(r rowRef) (*array.Float64, int) { return col(r).(*array.Float64), int(r.row) }), nil
+	case *array.Int32:
+		return gatherPrimitive(array.NewInt32Builder(gc.alloc), refs, func(r rowRef) (*array.Int32, int) { return col(r).(*array.Int32), int(r.row) }), nil
+	case *array.Boolean:
+		return gatherPrimitive(array.NewBooleanBuilder(gc.alloc), refs, func(r rowRef) (*array.Boolean, int) { return col(r).(*array.Boolean), int(r.row) }), nil
+	}
+	return gc.takeColumn(c, refs)
+}
+
+// int32List copies list<int32> rows (token ids) a slice at a time.
+func (gc *gatherCols) int32List(c int, refs []rowRef) arrow.Array {
+	lt := gc.parts[0].Column(c).DataType().(*arrow.ListType)
+	b := array.NewListBuilderWithField(gc.alloc, lt.ElemField())
+	defer b.Release()
+	vb := b.ValueBuilder().(*array.Int32Builder)
+	var n int
+	for _, r := range refs {
+		a := gc.parts[r.part].Column(c).(*array.List)
+		s, e := a.ValueOffsets(int(r.row))
+		n += int(e - s)
+	}
+	b.Reserve(len(refs))
+	vb.Reserve(n)
+	for _, r := range refs {
+		a := gc.parts[r.part].Column(c).(*array.List)
+		if a.IsNull(int(r.row)) {
+			b.AppendNull()
+			continue
+		}
+		s, e := a.ValueOffsets(int(r.row))
+		b.Append(true)
+		vb.AppendValues(a.ListValues().(*array.Int32).Int32Values()[s:e], nil)
+	}
+	return b.NewArray()
+}
+
+type valueArray[T any] interface {
+	arrow.Array
+	Value(int) T
+}
+
+type valueBuilder[T any] interface {
+	array.Builder
+	Append(T)
+}
+
+func gatherPrimitive[T any, A valueArray[T], B valueBuilder[T]](b B, refs []rowRef, at func(rowRef) (A, int)) arrow.Array {
+	defer b.Release()
+	b.Reserve(len(refs))
+	for _, r := range refs {
+		a, i := at(r)
+		if a.IsNull(i) {
+			b.AppendNull()
+		} else {
+			b.Append(a.Value(i))
+		}
+	}
+	return b.NewArray()
+}
+
+// takeColumn is the fallback for other column types: the column of every
+// part concatenated (once per bucket), then the rows taken from it.
+func (gc *gatherCols) takeColumn(c int, refs []rowRef) (arrow.Array, error) {
+	if gc.concat == nil {
+		gc.concat = map[int]arrow.Array{}
+		var off int64
+		for _, p := range gc.parts {
+			gc.offset = append(gc.offset, off)
+			off += p.NumRows()
+		}
+	}
+	all, ok := gc.concat[c]
+	if !ok {
+		chunks := make([]arrow.Array, len(gc.parts))
+		for i, p := range gc.parts {
+			chunks[i] = p.Column(c)
+		}
+		var err error
+		if all, err = array.Concatenate(chunks, gc.alloc); err != nil {
+			return nil, err
+		}
+		gc.concat[c] = all
+	}
+	idx := make([]int64, len(refs))
+	for i, r := range refs {
+		idx[i] = gc.offset[r.part] + int64(r.row)
+	}
+	ia := pipelines.NewInts(gc.alloc, idx)
+	defer ia.Release()
+	out, err := compute.TakeArray(gc.ctx, all, ia)
+	if err != nil {
+		return nil, fmt.Errorf("take: %w", err)
+	}
+	return out, nil
 }
 
 // Close removes the gather's files and gives back its reservation.

@@ -350,6 +350,9 @@ func TestGather(t *testing.T) {
 					extra = "score"
 				}
 				b := docBatch(alloc, from, min(97, c.rows-from), extra)
+				if from%3 == 0 {
+					b = withTokens(alloc, b, from)
+				}
 				all = append(all, ids(t, b)...)
 				if _, err := r.Append(ctx, b); err != nil {
 					t.Fatal(err)
@@ -387,6 +390,7 @@ func TestGather(t *testing.T) {
 					t.Errorf("schema %s", rec.Schema())
 				}
 				got = append(got, ids(t, rec)...)
+				checkTokens(t, rec)
 				return nil
 			})
 			if err != nil {
@@ -452,5 +456,71 @@ func TestCloseRemovesFolder(t *testing.T) {
 	r.Close() // before Finish: the open file is aborted too
 	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
 		t.Errorf("left: %v", m)
+	}
+}
+
+// withTokens adds a list<int32> tokens column (null every 7th row) and an
+// int16 column (a type Gather copies through its fallback) derived from
+// the row's document number, and releases rec.
+func withTokens(alloc memory.Allocator, rec arrow.Record, from int) arrow.Record {
+	defer rec.Release()
+	lb := array.NewListBuilder(alloc, arrow.PrimitiveTypes.Int32)
+	defer lb.Release()
+	vb := lb.ValueBuilder().(*array.Int32Builder)
+	sb := array.NewInt16Builder(alloc)
+	defer sb.Release()
+	for i := 0; i < int(rec.NumRows()); i++ {
+		n := from + i
+		sb.Append(int16(n))
+		if n%7 == 0 {
+			lb.AppendNull()
+			continue
+		}
+		lb.Append(true)
+		for k := 0; k < n%5; k++ {
+			vb.Append(int32(n*10 + k))
+		}
+	}
+	toks, small := lb.NewArray(), sb.NewArray()
+	defer toks.Release()
+	defer small.Release()
+	fields := append(append([]arrow.Field(nil), rec.Schema().Fields()...),
+		arrow.Field{Name: "tokens", Type: toks.DataType(), Nullable: true}, arrow.Field{Name: "small", Type: small.DataType()})
+	return array.NewRecord(arrow.NewSchema(fields, nil), append(append([]arrow.Array(nil), rec.Columns()...), toks, small), rec.NumRows())
+}
+
+// checkTokens checks the columns withTokens added against each row's id.
+func checkTokens(t *testing.T, rec arrow.Record) {
+	t.Helper()
+	ti, si := pipelines.Col(rec, "tokens"), pipelines.Col(rec, "small")
+	if ti < 0 {
+		return
+	}
+	toks, small := rec.Column(ti).(*array.List), rec.Column(si).(*array.Int16)
+	for i, id := range ids(t, rec) {
+		var n int
+		fmt.Sscanf(id, "d%d", &n)
+		if small.IsNull(i) { // a batch without the columns
+			if !toks.IsNull(i) {
+				t.Fatalf("%s: tokens without small", id)
+			}
+			continue
+		}
+		if int(small.Value(i)) != n {
+			t.Fatalf("%s: small %d", id, small.Value(i))
+		}
+		if toks.IsNull(i) != (n%7 == 0) {
+			t.Fatalf("%s: tokens null %v", id, toks.IsNull(i))
+		}
+		s, e := toks.ValueOffsets(i)
+		vals := toks.ListValues().(*array.Int32).Int32Values()[s:e]
+		for k, v := range vals {
+			if int(v) != n*10+k {
+				t.Fatalf("%s: tokens %v", id, vals)
+			}
+		}
+		if !toks.IsNull(i) && len(vals) != n%5 {
+			t.Fatalf("%s: %d tokens", id, len(vals))
+		}
 	}
 }
