@@ -48,7 +48,7 @@ func TestDecontaminate(t *testing.T) {
 		t.Fatal(err)
 	}
 	texts := []string{
-		"Intro. " + strings.ToUpper(q1[:80]) + " -- lots of words around it",      // 13+ words of q1, case differs
+		"Intro. " + strings.ToUpper(q1[:80]) + " -- lots of words around it",       // 13+ words of q1, case differs
 		"Homework: natalia sold clips to 48 of her friends in april; and then she", // q2 with other punctuation
 		"Totally unrelated text about gardening and tomatoes and the weather in spring today",
 		"I saw the quick brown fox, jumps over the lazy dog near the bank!", // short eval text matched whole

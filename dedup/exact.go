@@ -49,7 +49,7 @@ func init() {
 // every document whose hash was seen before and indexes the first
 // occurrence of each hash only.
 type Exact struct {
-	norm      normalizer
+	norm      *normalizer
 	keyCol    string
 	indexPath string
 	env       *pipelines.Env
@@ -174,6 +174,14 @@ func (e *Exact) Finish(ctx context.Context) error {
 			return fmt.Errorf("dedup.exact: saving index %s: %w", e.indexPath, err)
 		}
 	}
+	err := e.idx.close()
+	e.cleanup()
+	return err
+}
+
+// Close removes the spill files and gives the memory back; Finish does it
+// too, so Close matters only for a run that failed.
+func (e *Exact) Close() error {
 	err := e.idx.close()
 	e.cleanup()
 	return err

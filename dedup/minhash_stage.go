@@ -187,6 +187,14 @@ func (m *MinHash) Finish(ctx context.Context) error {
 	return err
 }
 
+// Close removes the spill files and gives the memory back; Finish does it
+// too, so Close matters only for a run that failed.
+func (m *MinHash) Close() error {
+	err := m.idx.close()
+	m.cleanup()
+	return err
+}
+
 // Report adds the cluster-size histogram and index figures.
 func (m *MinHash) Report() map[string]any {
 	r := m.stats.report()

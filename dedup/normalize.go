@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"slices"
 	"unicode"
 	"unicode/utf8"
 
@@ -13,11 +14,37 @@ import (
 // dedup.paragraph) so that trivial variants compare equal. It is a value:
 // safe for concurrent use.
 type normalizer struct {
-	lower       bool // Unicode lower case
-	whitespace  bool // trim, and collapse every run of white space to one space
-	punctuation bool // remove punctuation
-	digits      bool // map every decimal digit to 0
-	nfkc        bool // Unicode NFKC first (compatibility forms: ligatures, full-width)
+	lower       bool      // Unicode lower case
+	whitespace  bool      // trim, and collapse every run of white space to one space
+	punctuation bool      // remove punctuation
+	digits      bool      // map every decimal digit to 0
+	nfkc        bool      // Unicode NFKC first (compatibility forms: ligatures, full-width)
+	ascii       [128]byte // what each ASCII byte becomes: itself, another byte, dropByte or spaceByte
+}
+
+const (
+	dropByte  = 0x80 // remove the byte
+	spaceByte = 0x81 // white space: collapsed
+)
+
+func newNormalizer(lower, whitespace, punctuation, digits, nfkc bool) *normalizer {
+	n := &normalizer{lower: lower, whitespace: whitespace, punctuation: punctuation, digits: digits, nfkc: nfkc}
+	for c := range n.ascii {
+		r := rune(c)
+		switch {
+		case whitespace && isSpace(r):
+			n.ascii[c] = spaceByte
+		case punctuation && isPunct(r):
+			n.ascii[c] = dropByte
+		case digits && isDigit(r):
+			n.ascii[c] = '0'
+		case lower && 'A' <= r && r <= 'Z':
+			n.ascii[c] = byte(r + 'a' - 'A')
+		default:
+			n.ascii[c] = byte(c)
+		}
+	}
+	return n
 }
 
 // normalizeFields are the spec fields that configure a normalizer.
@@ -31,13 +58,12 @@ func normalizeFields(lower bool) []pipelines.Field {
 	}
 }
 
-func normalizerFrom(p pipelines.Params) normalizer {
-	return normalizer{lower: p.Bool("lowercase"), whitespace: p.Bool("whitespace"),
-		punctuation: p.Bool("punctuation"), digits: p.Bool("digits"), nfkc: p.Bool("nfkc")}
+func normalizerFrom(p pipelines.Params) *normalizer {
+	return newNormalizer(p.Bool("lowercase"), p.Bool("whitespace"), p.Bool("punctuation"), p.Bool("digits"), p.Bool("nfkc"))
 }
 
 // flags encodes the options for index headers.
-func (n normalizer) flags() string {
+func (n *normalizer) flags() string {
 	b := []byte("-----")
 	for i, on := range []bool{n.lower, n.whitespace, n.punctuation, n.digits, n.nfkc} {
 		if on {
@@ -47,22 +73,40 @@ func (n normalizer) flags() string {
 	return string(b)
 }
 
-// append appends the normalized s to dst.
-func (n normalizer) append(dst []byte, s string) []byte {
+// append appends the normalized s to dst. ASCII bytes, almost all of most
+// text, go through the table into a buffer grown once; other runes take the
+// general path.
+func (n *normalizer) append(dst []byte, s string) []byte {
 	if n.nfkc && !norm.NFKC.IsNormalString(s) {
 		s = norm.NFKC.String(s)
 	}
 	space := false // a space is pending (only with whitespace)
 	start := len(dst)
+	buf := slices.Grow(dst, len(s)+1)
+	w := len(buf)
+	buf = buf[:cap(buf)]
 	for i := 0; i < len(s); {
-		r := rune(s[i])
-		size := 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRuneInString(s[i:])
+		if c := s[i]; c < utf8.RuneSelf {
+			i++
+			switch m := n.ascii[c]; m {
+			case dropByte:
+			case spaceByte:
+				space = w > start
+			default:
+				if space {
+					buf[w] = ' '
+					w++
+					space = false
+				}
+				buf[w] = m
+				w++
+			}
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
 		if n.whitespace && isSpace(r) {
-			space = len(dst) > start
+			space = w > start
 			continue
 		}
 		if n.punctuation && isPunct(r) {
@@ -72,25 +116,20 @@ func (n normalizer) append(dst []byte, s string) []byte {
 			r = '0'
 		}
 		if n.lower {
-			if r < utf8.RuneSelf {
-				if 'A' <= r && r <= 'Z' {
-					r += 'a' - 'A'
-				}
-			} else {
-				r = unicode.ToLower(r)
-			}
+			r = unicode.ToLower(r)
 		}
+		out := buf[:w]
 		if space {
-			dst = append(dst, ' ')
+			out = append(out, ' ')
 			space = false
 		}
-		if r < utf8.RuneSelf {
-			dst = append(dst, byte(r))
-		} else {
-			dst = utf8.AppendRune(dst, r)
-		}
+		out = utf8.AppendRune(out, r)
+		w = len(out)
+		// keep room for the rest: ASCII needs at most 2 bytes per input byte left
+		buf = slices.Grow(out, 2*(len(s)-i)+1)
+		buf = buf[:cap(buf)]
 	}
-	return dst
+	return buf[:w]
 }
 
 func isSpace(r rune) bool {

@@ -1,22 +1,18 @@
 package dedup
 
 import (
-	"bufio"
-	"container/heap"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/zeebo/xxh3"
 
 	"github.com/curatehq/curate/pipelines"
+	"github.com/curatehq/curate/pipelines/spill"
 )
 
 var paragraphSpec = pipelines.Spec{
@@ -34,7 +30,7 @@ var paragraphSpec = pipelines.Spec{
 	}, normalizeFields(false)...),
 	Filter: true,
 	MemoryPerDoc: func(pipelines.Params) int64 {
-		return 0 // batches and unit hashes spill to disk; counting is an external sort
+		return 0 // batches and unit hashes spill to disk (package spill); only repeated hashes stay in RAM
 	},
 }
 
@@ -53,46 +49,44 @@ func init() {
 	})
 }
 
-// Paragraph is the dedup.paragraph barrier. Absorb appends each batch to an
-// Arrow IPC spill file and each unit's 64-bit hash to a bounded buffer that
-// is sorted into run files when full; after the last batch the runs are
-// merged to find the hashes occurring more than max_repeats times (kept in
-// RAM, sorted), and Emit re-reads the spilled batches and removes those
-// units from the texts.
+// Paragraph is the dedup.paragraph barrier. Absorb appends each batch to a
+// record spill (Arrow IPC files, package spill) and each unit's 64-bit hash
+// to an external sorter under the memory budget; after the last batch the
+// sorted hashes are counted to find those occurring more than max_repeats
+// times (kept in RAM, sorted: only the repeated ones), and Emit re-reads the
+// spilled batches and removes those units from the texts. Close removes the
+// spill files.
 type Paragraph struct {
 	env          *pipelines.Env
-	norm         normalizer
+	norm         *normalizer
 	lines        bool
 	maxRepeats   int
 	keepFirst    bool
 	minChars     int
 	annotateOnly bool
 
-	dir     string
-	cleanup func()
-	spills  []string // IPC stream files, one per schema change
-	cur     *os.File
-	curW    *ipc.Writer
-	curBuf  *bufio.Writer
-	schema  *arrow.Schema
-
-	counter hashCounter
+	records *spill.Records
+	hashes  *spill.Sorter
 	normBuf []byte
 
 	units, removed, removedBytes, docsEmptied int64
-	repeated                                  int
+	repeated, hashRuns                        int
 }
 
 // NewParagraph builds the barrier.
 func NewParagraph(p pipelines.Params, env *pipelines.Env) (*Paragraph, error) {
-	dir, cleanup, err := tempDir(env.TempDir)
+	records, err := spill.NewRecords(env.TempDir, env.Alloc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dedup.paragraph: %w", err)
+	}
+	hashes, err := spill.NewSorter(env.TempDir, 8, 0, env.Memory)
+	if err != nil {
+		records.Close()
+		return nil, fmt.Errorf("dedup.paragraph: %w", err)
 	}
 	return &Paragraph{env: env, norm: normalizerFrom(p), lines: p.String("unit") == "line",
 		maxRepeats: p.Int("max_repeats"), keepFirst: p.Bool("keep_first"), minChars: p.Int("min_chars"),
-		annotateOnly: p.Bool("annotate_only"), dir: dir, cleanup: cleanup,
-		counter: newHashCounter(dir, env.Memory)}, nil
+		annotateOnly: p.Bool("annotate_only"), records: records, hashes: hashes}, nil
 }
 
 // span is one unit of a text: its content [start, end) and where the next
@@ -148,31 +142,20 @@ func (g *Paragraph) hash(unit string) (uint64, bool) {
 
 // Absorb spills rec and counts its units.
 func (g *Paragraph) Absorb(ctx context.Context, rec arrow.Record) error {
-	if g.schema == nil || !g.schema.Equal(rec.Schema()) {
-		if err := g.closeSpill(); err != nil {
-			return err
-		}
-		f, err := os.CreateTemp(g.dir, "dedup-paragraph-*.arrows")
-		if err != nil {
-			return fmt.Errorf("dedup.paragraph: spilling: %w", err)
-		}
-		g.cur, g.curBuf = f, bufio.NewWriterSize(f, 1<<20)
-		g.curW = ipc.NewWriter(g.curBuf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(g.env.Alloc))
-		g.spills = append(g.spills, f.Name())
-		g.schema = rec.Schema()
-	}
-	if err := g.curW.Write(rec); err != nil {
-		return fmt.Errorf("dedup.paragraph: spilling: %w", err)
+	if _, err := g.records.Append(ctx, rec); err != nil {
+		return fmt.Errorf("dedup.paragraph: %w", err)
 	}
 	texts := pipelines.Texts(rec)
 	var sp []span
+	var kb [8]byte
 	for i := 0; i < texts.Len(); i++ {
 		t := texts.Value(i)
 		sp = units(t, g.lines, sp)
 		for _, s := range sp {
 			if h, ok := g.hash(t[s.start:s.end]); ok {
 				g.units++
-				if err := g.counter.add(h); err != nil {
+				binary.BigEndian.PutUint64(kb[:], h)
+				if err := g.hashes.Add(ctx, kb[:], nil); err != nil {
 					return fmt.Errorf("dedup.paragraph: %w", err)
 				}
 			}
@@ -181,69 +164,64 @@ func (g *Paragraph) Absorb(ctx context.Context, rec arrow.Record) error {
 	return nil
 }
 
-func (g *Paragraph) closeSpill() error {
-	if g.curW == nil {
-		return nil
-	}
-	err := g.curW.Close()
-	if err == nil {
-		err = g.curBuf.Flush()
-	}
-	if cerr := g.cur.Close(); err == nil {
-		err = cerr
-	}
-	g.curW, g.cur = nil, nil
+// repeatedUnits returns, sorted, the unit hashes seen more than maxRepeats
+// times, and frees the sorter.
+func (g *Paragraph) repeatedUnits(ctx context.Context) ([]uint64, error) {
+	defer g.hashes.Close()
+	it, err := g.hashes.Iter(ctx)
 	if err != nil {
-		return fmt.Errorf("dedup.paragraph: spilling: %w", err)
+		return nil, err
 	}
-	return nil
+	defer it.Close()
+	var out []uint64
+	var cur uint64
+	n := 0
+	for it.Next() {
+		h := binary.BigEndian.Uint64(it.Key())
+		if n > 0 && h != cur {
+			if n > g.maxRepeats {
+				out = append(out, cur)
+			}
+			n = 0
+		}
+		cur = h
+		n++
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	if n > g.maxRepeats {
+		out = append(out, cur)
+	}
+	g.hashRuns = g.hashes.Runs()
+	return out, nil
 }
 
 // Emit finds the repeated units, then re-reads the spilled batches in order
 // and emits them with those units removed.
 func (g *Paragraph) Emit(ctx context.Context, emit func(arrow.Record) error) error {
-	defer g.cleanup()
-	if err := g.closeSpill(); err != nil {
-		return err
+	defer g.Close()
+	if err := g.records.Finish(); err != nil {
+		return fmt.Errorf("dedup.paragraph: %w", err)
 	}
-	repeated, err := g.counter.repeated(g.maxRepeats)
+	repeated, err := g.repeatedUnits(ctx)
 	if err != nil {
 		return fmt.Errorf("dedup.paragraph: %w", err)
 	}
 	g.repeated = len(repeated)
 	seen := make([]bool, len(repeated))
-	for _, path := range g.spills {
-		if err := g.emitFile(ctx, path, repeated, seen, emit); err != nil {
-			return err
-		}
-		os.Remove(path)
-	}
-	return nil
+	return g.records.Scan(ctx, func(rec arrow.Record, _ int64) error {
+		return g.emitRecord(rec, repeated, seen, emit)
+	})
 }
 
-func (g *Paragraph) emitFile(ctx context.Context, path string, repeated []uint64, seen []bool, emit func(arrow.Record) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("dedup.paragraph: reading spill: %w", err)
+// Close removes the spill files; it is safe to call more than once.
+func (g *Paragraph) Close() error {
+	err := g.records.Close()
+	if herr := g.hashes.Close(); err == nil {
+		err = herr
 	}
-	defer f.Close()
-	rd, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<20), ipc.WithAllocator(g.env.Alloc))
-	if err != nil {
-		return fmt.Errorf("dedup.paragraph: reading spill %s: %w", path, err)
-	}
-	defer rd.Release()
-	for rd.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := g.emitRecord(rd.Record(), repeated, seen, emit); err != nil {
-			return err
-		}
-	}
-	if err := rd.Err(); err != nil && err != io.EOF {
-		return fmt.Errorf("dedup.paragraph: reading spill %s: %w", path, err)
-	}
-	return nil
+	return err
 }
 
 func (g *Paragraph) emitRecord(rec arrow.Record, repeated []uint64, seen []bool, emit func(arrow.Record) error) error {
@@ -347,176 +325,5 @@ func (g *Paragraph) Dropped() map[string]int64 {
 func (g *Paragraph) Report() map[string]any {
 	return map[string]any{"units": g.units, "repeated_units": g.repeated,
 		"units_removed": g.removed, "bytes_removed": g.removedBytes, "documents_emptied": g.docsEmptied,
-		"hash_runs": g.counter.runsWritten}
-}
-
-// hashCounter counts 64-bit hashes exactly in bounded memory: hashes gather
-// in a buffer reserved from the budget; a full buffer is sorted and written
-// to a run file, and the runs are merged at the end.
-type hashCounter struct {
-	dir         string
-	budget      *pipelines.Budget
-	buf         []uint64
-	reserved    int64
-	runs        []string
-	runsWritten int
-}
-
-const (
-	maxCounterBuffer = 64 << 20
-	minCounterBuffer = 1 << 20
-)
-
-func newHashCounter(dir string, budget *pipelines.Budget) hashCounter {
-	size := int64(maxCounterBuffer)
-	for size > minCounterBuffer && !budget.TryReserve(size) {
-		size /= 2
-	}
-	c := hashCounter{dir: dir, budget: budget}
-	if size > minCounterBuffer || budget.TryReserve(size) {
-		c.reserved = size
-	}
-	c.buf = make([]uint64, 0, size/8)
-	return c
-}
-
-func (c *hashCounter) add(h uint64) error {
-	if len(c.buf) == cap(c.buf) {
-		if err := c.flush(); err != nil {
-			return err
-		}
-	}
-	c.buf = append(c.buf, h)
-	return nil
-}
-
-func (c *hashCounter) flush() error {
-	slices.Sort(c.buf)
-	f, err := os.CreateTemp(c.dir, "dedup-hashes-*.run")
-	if err != nil {
-		return fmt.Errorf("spilling unit hashes: %w", err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	var b [8]byte
-	for _, h := range c.buf {
-		binary.LittleEndian.PutUint64(b[:], h)
-		w.Write(b[:])
-	}
-	err = w.Flush()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("spilling unit hashes: %w", err)
-	}
-	c.runs = append(c.runs, f.Name())
-	c.runsWritten++
-	c.buf = c.buf[:0]
-	return nil
-}
-
-// repeated returns, sorted, the hashes added more than maxRepeats times,
-// and frees the counter.
-func (c *hashCounter) repeated(maxRepeats int) ([]uint64, error) {
-	defer func() {
-		for _, r := range c.runs {
-			os.Remove(r)
-		}
-		c.runs = nil
-		c.buf = nil
-		c.budget.Release(c.reserved)
-		c.reserved = 0
-	}()
-	var out []uint64
-	count := func(h uint64, n int) {
-		if n > maxRepeats {
-			out = append(out, h)
-		}
-	}
-	if len(c.runs) == 0 {
-		slices.Sort(c.buf)
-		for i := 0; i < len(c.buf); {
-			j := i
-			for j < len(c.buf) && c.buf[j] == c.buf[i] {
-				j++
-			}
-			count(c.buf[i], j-i)
-			i = j
-		}
-		return out, nil
-	}
-	if len(c.buf) > 0 {
-		if err := c.flush(); err != nil {
-			return nil, err
-		}
-	}
-	c.buf = nil
-	h := &runHeap{}
-	for _, r := range c.runs {
-		f, err := os.Open(r)
-		if err != nil {
-			return nil, fmt.Errorf("merging unit hashes: %w", err)
-		}
-		defer f.Close()
-		rr := &runReader{r: bufio.NewReaderSize(f, 64<<10)}
-		if rr.next() {
-			heap.Push(h, rr)
-		} else if rr.err != nil {
-			return nil, rr.err
-		}
-	}
-	var cur uint64
-	n := 0
-	for h.Len() > 0 {
-		rr := (*h)[0]
-		if n > 0 && rr.cur != cur {
-			count(cur, n)
-			n = 0
-		}
-		cur = rr.cur
-		n++
-		if rr.next() {
-			heap.Fix(h, 0)
-		} else {
-			if rr.err != nil {
-				return nil, rr.err
-			}
-			heap.Pop(h)
-		}
-	}
-	if n > 0 {
-		count(cur, n)
-	}
-	return out, nil
-}
-
-type runReader struct {
-	r   *bufio.Reader
-	cur uint64
-	b   [8]byte
-	err error
-}
-
-func (r *runReader) next() bool {
-	if _, err := io.ReadFull(r.r, r.b[:]); err != nil {
-		if err != io.EOF {
-			r.err = fmt.Errorf("merging unit hashes: %w", err)
-		}
-		return false
-	}
-	r.cur = binary.LittleEndian.Uint64(r.b[:])
-	return true
-}
-
-type runHeap []*runReader
-
-func (h runHeap) Len() int           { return len(h) }
-func (h runHeap) Less(i, j int) bool { return h[i].cur < h[j].cur }
-func (h runHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *runHeap) Push(x any)        { *h = append(*h, x.(*runReader)) }
-func (h *runHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+		"hash_runs": g.hashRuns}
 }

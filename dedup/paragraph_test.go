@@ -122,6 +122,7 @@ func TestParagraph(t *testing.T) {
 			if len(out) != 6 { // only-nav and both "twice" documents emptied
 				t.Fatalf("%d documents out, want 6", len(out))
 			}
+
 		}},
 		{"keep first", map[string]any{"keep_first": true}, 1 << 30, func(t *testing.T, out []emitted, g *Paragraph) {
 			if !strings.HasPrefix(out[0].text, nav) || out[1].removed != 2 {
@@ -165,35 +166,34 @@ func TestParagraph(t *testing.T) {
 	}
 }
 
-func TestHashCounterRuns(t *testing.T) {
-	c := newHashCounter(t.TempDir(), pipelines.NewBudget(1))
-	c.buf = make([]uint64, 0, 1000) // force many runs
-	want := map[uint64]int{}
-	x := uint64(1)
-	for i := 0; i < 20000; i++ {
-		x = x*6364136223846793005 + 1442695040888963407
-		h := x >> 52 // 4096 distinct values
-		want[h]++
-		if err := c.add(h); err != nil {
+func TestParagraphSpill(t *testing.T) {
+	var docs []pipelinetest.Doc
+	for i := 0; i < 1500; i++ {
+		docs = append(docs, pipelinetest.Doc{Text: fmt.Sprintf("Menu %d\n\nBody %d of the text.\n\nFooter %d", i%4, i, i%1000)})
+	}
+	var want []emitted
+	for _, budget := range []int64{1 << 30, 1} {
+		alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+		env := testEnv(t, alloc)
+		env.Memory = pipelines.NewBudget(budget)
+		g, err := NewParagraph(params(t, paragraphSpec, map[string]any{"max_repeats": 2}), env)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	got, err := c.repeated(5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var exp []uint64
-	for h, n := range want {
-		if n > 5 {
-			exp = append(exp, h)
+		got := runBarrier(t, g, alloc, docs, 100)
+		alloc.AssertSize(t, 0)
+		if budget == 1 && g.hashRuns == 0 {
+			t.Error("a 1-byte budget wrote no hash run")
 		}
-	}
-	if c.runsWritten < 10 || len(got) != len(exp) {
-		t.Fatalf("%d runs, %d repeated, want %d", c.runsWritten, len(got), len(exp))
-	}
-	for i := 1; i < len(got); i++ {
-		if got[i] <= got[i-1] || want[got[i]] <= 5 {
-			t.Fatalf("bad result at %d", i)
+		if want == nil {
+			want = got
+			if len(got) != 1500 || got[0].text != "Body 0 of the text.\n\nFooter 0" || got[0].removed != 1 {
+				t.Fatalf("got %d docs, first %+v", len(got), got[0])
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Error("output differs under a 1-byte budget")
 		}
 	}
 }

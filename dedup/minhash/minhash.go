@@ -194,20 +194,21 @@ func (h *Hasher) Mins(s *Scratch, text string) []uint64 {
 // update folds one shingle hash x into the minima: permutation i maps x to
 // a[i]*x + b[i] (mod 2^64), a bijection since a[i] is odd.
 func update(mins, a, b []uint64, x uint64) {
-	_ = b[len(mins)-1]
-	_ = a[len(mins)-1]
 	i := 0
-	for ; i+4 <= len(mins); i += 4 {
-		v0 := a[i]*x + b[i]
-		v1 := a[i+1]*x + b[i+1]
-		v2 := a[i+2]*x + b[i+2]
-		v3 := a[i+3]*x + b[i+3]
-		mins[i] = min(mins[i], v0)
-		mins[i+1] = min(mins[i+1], v1)
-		mins[i+2] = min(mins[i+2], v2)
-		mins[i+3] = min(mins[i+3], v3)
+	for ; i+8 <= len(mins) && i+8 <= len(a) && i+8 <= len(b); i += 8 {
+		m := (*[8]uint64)(mins[i : i+8])
+		pa := (*[8]uint64)(a[i : i+8])
+		pb := (*[8]uint64)(b[i : i+8])
+		m[0] = min(m[0], pa[0]*x+pb[0])
+		m[1] = min(m[1], pa[1]*x+pb[1])
+		m[2] = min(m[2], pa[2]*x+pb[2])
+		m[3] = min(m[3], pa[3]*x+pb[3])
+		m[4] = min(m[4], pa[4]*x+pb[4])
+		m[5] = min(m[5], pa[5]*x+pb[5])
+		m[6] = min(m[6], pa[6]*x+pb[6])
+		m[7] = min(m[7], pa[7]*x+pb[7])
 	}
-	for ; i < len(mins); i++ {
+	for ; i < len(mins) && i < len(a) && i < len(b); i++ {
 		mins[i] = min(mins[i], a[i]*x+b[i])
 	}
 }
