@@ -42,6 +42,8 @@ type Tokenizer struct {
 
 	// hfJSON is the tokenizer.json this tokenizer was loaded from, if any.
 	hfJSON []byte
+	// merges are the merges of a trained tokenizer, in rank order.
+	merges []mergePair
 
 	states statePool
 }

@@ -287,6 +287,9 @@ func (t *Tokenizer) HFJSON() ([]byte, error) {
 	if t.hfJSON != nil {
 		return append([]byte(nil), t.hfJSON...), nil
 	}
+	if t.merges != nil {
+		return t.writeHFJSON(t.merges)
+	}
 	merges, err := t.recoverMerges()
 	if err != nil {
 		return nil, err
@@ -294,8 +297,9 @@ func (t *Tokenizer) HFJSON() ([]byte, error) {
 	return t.writeHFJSON(merges)
 }
 
-// merge is one learned or recovered merge: left and right token ids.
-type mergePair struct{ a, b int32 }
+// mergePair is one learned or recovered merge: left and right token ids,
+// and the id of the token they make.
+type mergePair struct{ a, b, id int32 }
 
 // recoverMerges returns, in rank order, the pair that forms each token of
 // a tiktoken vocabulary longer than one byte.
@@ -313,7 +317,7 @@ func (t *Tokenizer) recoverMerges() ([]mergePair, error) {
 		if len(parts) != 2 {
 			return nil, fmt.Errorf("token %d (%q) is not the merge of two tokens of lower rank", id, tok)
 		}
-		out = append(out, mergePair{parts[0], parts[1]})
+		out = append(out, mergePair{parts[0], parts[1], int32(id)})
 	}
 	return out, nil
 }
