@@ -118,6 +118,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case err == nil:
+		if p.Train != "" {
+			return trainAfterRun(ctx, p.Train, stdout, stderr)
+		}
 		return 0
 	case ctx.Err() != nil:
 		fmt.Fprintf(stderr, "curate run: interrupted; output committed so far is kept, uncommitted shards were removed; run the same command again to redo the run\n")
