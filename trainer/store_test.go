@@ -77,6 +77,9 @@ train: {batch_size: 4, steps: 6, lr: 1.0e-3, warmup: 2, eval_every: 3, eval_batc
 	if _, err := LoadCheckpoint(filepath.Join(out, CheckpointFile)); err != nil {
 		t.Fatal(err)
 	}
+	if png, err := os.ReadFile(filepath.Join(out, "loss.png")); err != nil || !strings.HasPrefix(string(png), "\x89PNG") {
+		t.Fatalf("loss plot: %v", err)
+	}
 
 	// Without val/, the last 10% of the store is held out.
 	os.RemoveAll(filepath.Join(dir, "tokens", "val"))
