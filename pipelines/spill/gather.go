@@ -108,6 +108,12 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	if maxBytes <= 0 {
 		maxBytes = pipelines.DefaultBatchBytes
 	}
+	// Account for the bucket held in memory. The bucket size was fixed by
+	// the budget when the gather started, so a budget others have filled
+	// since does not stop the emit; it only goes unrecorded.
+	if g.budget.TryReserve(g.bucketBytes) {
+		defer g.budget.Release(g.bucketBytes)
+	}
 	alloc := g.r.alloc
 	cctx := exec.WithAllocator(ctx, alloc)
 	nb := len(g.starts)
@@ -188,6 +194,9 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 		return errors.New("spill: Gather: rows past the end of the spill")
 	}
 	it.Close()
+	if err := g.sorter.Close(); err != nil { // its reservation is the buckets' now
+		return err
+	}
 
 	// Pass 2: one bucket at a time, rows into output order.
 	for b := 0; b < nb; b++ {
