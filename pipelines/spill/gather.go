@@ -35,6 +35,7 @@ type Gather struct {
 	n           int64
 	bucketBytes int64
 	cur         int64   // bytes in the last bucket so far
+	total       int64   // bytes of all output rows
 	starts      []int64 // first output position of each bucket
 	key, val    [8]byte
 }
@@ -84,6 +85,7 @@ func (g *Gather) Add(ctx context.Context, row int64) error {
 		g.cur = 0
 	}
 	g.cur += b
+	g.total += b
 	binary.BigEndian.PutUint64(g.key[:], uint64(row))
 	binary.BigEndian.PutUint64(g.val[:], uint64(g.n))
 	g.n++
@@ -111,8 +113,8 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	// Account for the bucket held in memory. The bucket size was fixed by
 	// the budget when the gather started, so a budget others have filled
 	// since does not stop the emit; it only goes unrecorded.
-	if g.budget.TryReserve(g.bucketBytes) {
-		defer g.budget.Release(g.bucketBytes)
+	if hold := min(g.bucketBytes, g.total); g.budget.TryReserve(hold) {
+		defer g.budget.Release(hold)
 	}
 	alloc := g.r.alloc
 	cctx := exec.WithAllocator(ctx, alloc)
