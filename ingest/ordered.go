@@ -1,0 +1,240 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/curatehq/curate/pipelines"
+	"github.com/curatehq/curate/pipelines/storage"
+)
+
+// listInputs resolves a source's path parameter and lists its files in
+// sorted order; matching nothing is an error, since it is nearly always a
+// typo in the pipeline.
+func listInputs(ctx context.Context, kind, pattern string) ([]storage.Info, error) {
+	files, err := storage.List(ctx, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list %s: %w", kind, pattern, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: path %q matched no files", kind, pattern)
+	}
+	return files, nil
+}
+
+// job is one unit of parallel work: a chunk of lines of one file, parsed by
+// a worker into records. done closes when the worker finished it.
+type job struct {
+	file  *inputFile
+	chunk chunk
+	// tail, when set, rejects the rest of the file after this chunk (a
+	// truncated or corrupt stream). It is added after the chunk's rejects.
+	tail *pipelines.Reject
+
+	done    chan struct{}
+	recs    []arrow.Record
+	rejects []pipelines.Reject
+	err     error
+}
+
+// inputFile is one listed file of a source.
+type inputFile struct {
+	path string // as listed (local path or URL)
+	rel  string // relative to the pattern's fixed prefix: ids and the source column
+}
+
+// parallelReader runs a producer that cuts the source's files into chunks
+// and workers that parse chunks into records, and hands the records out in
+// file order. At most about 2*workers chunks are in flight, so memory stays
+// flat however large the input.
+//
+// Ownership: records in finished jobs belong to the reader until Next hands
+// them out; Close releases whatever was not handed out.
+type parallelReader struct {
+	env       *pipelines.Env
+	name      string
+	pattern   string
+	chunkSize int
+	// newParser returns one worker's parse function.
+	newParser func() func(j *job)
+
+	started bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	order   chan *job
+	ready   []arrow.Record
+	prodErr error // set by the producer before it closes order
+	failed  error
+}
+
+func (r *parallelReader) start(ctx context.Context) error {
+	r.started = true
+	files, err := listInputs(ctx, r.name, r.pattern)
+	if err != nil {
+		return err
+	}
+	inputs := make([]*inputFile, len(files))
+	for i, f := range files {
+		inputs[i] = &inputFile{path: f.Path, rel: storage.RelativeTo(r.pattern, f.Path)}
+	}
+	workers := r.env.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	// The run's context may end before Close; the reader's goroutines live
+	// until Close so that Close can reap them.
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	r.order = make(chan *job, 2*workers)
+	work := make(chan *job, workers)
+	r.wg.Add(1 + workers)
+	go func() {
+		defer r.wg.Done()
+		defer close(r.order)
+		defer close(work)
+		r.prodErr = r.produce(pctx, inputs, work)
+	}()
+	for range workers {
+		parse := r.newParser()
+		go func() {
+			defer r.wg.Done()
+			for j := range work {
+				if pctx.Err() == nil {
+					parse(j)
+				}
+				close(j.done)
+			}
+		}()
+	}
+	return nil
+}
+
+func (r *parallelReader) produce(ctx context.Context, inputs []*inputFile, work chan<- *job) error {
+	send := func(j *job) error {
+		j.done = make(chan struct{})
+		select {
+		case r.order <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case work <- j:
+		case <-ctx.Done():
+			close(j.done)
+			return ctx.Err()
+		}
+		return nil
+	}
+	for _, in := range inputs {
+		st, err := openStream(ctx, in.path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
+		}
+		c := newChunker(st, r.chunkSize)
+		for {
+			ch, ok := c.next()
+			if !ok {
+				break
+			}
+			if err := send(&job{file: in, chunk: ch}); err != nil {
+				st.Close()
+				return err
+			}
+		}
+		st.Close()
+		if c.err != nil {
+			rej := &pipelines.Reject{Path: in.path, Line: c.line + 1, Offset: c.offset,
+				Reason: fmt.Sprintf("truncated or corrupt file, rest of file rejected: %v", c.err),
+				Record: string(c.pending)}
+			if err := send(&job{file: in, tail: rej}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Next returns the next record in input order, or io.EOF.
+func (r *parallelReader) Next(ctx context.Context) (arrow.Record, error) {
+	if r.failed != nil {
+		return nil, r.failed
+	}
+	if !r.started {
+		if err := r.start(ctx); err != nil {
+			r.failed = err
+			return nil, err
+		}
+	}
+	for len(r.ready) == 0 {
+		var j *job
+		var ok bool
+		select {
+		case j, ok = <-r.order:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if !ok {
+			if r.prodErr != nil {
+				r.failed = r.prodErr
+				return nil, r.prodErr
+			}
+			return nil, io.EOF
+		}
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			r.releaseJob(j)
+			return nil, ctx.Err()
+		}
+		r.ready = j.recs
+		j.recs = nil
+		if j.tail != nil {
+			j.rejects = append(j.rejects, *j.tail)
+		}
+		for _, rej := range j.rejects {
+			if err := r.env.Rejects.Add(rej); err != nil {
+				r.failed = err
+				return nil, err
+			}
+		}
+		if j.err != nil {
+			r.failed = j.err
+			return nil, j.err
+		}
+	}
+	rec := r.ready[0]
+	r.ready[0] = nil
+	r.ready = r.ready[1:]
+	return rec, nil
+}
+
+// releaseJob waits for a job and releases its records.
+func (r *parallelReader) releaseJob(j *job) {
+	<-j.done
+	for _, rec := range j.recs {
+		rec.Release()
+	}
+	j.recs = nil
+}
+
+// Close stops the goroutines and releases every record not handed out.
+func (r *parallelReader) Close() error {
+	if r.cancel != nil {
+		r.cancel()
+		r.wg.Wait()
+		for j := range r.order {
+			r.releaseJob(j)
+		}
+		r.cancel = nil
+	}
+	for _, rec := range r.ready {
+		rec.Release()
+	}
+	r.ready = nil
+	return nil
+}
