@@ -127,7 +127,8 @@ func (r *Rules) Apply(text string) Outcome {
 	var o Outcome
 	bp := bufPool.Get().(*[]byte)
 	out := (*bp)[:0]
-	lower := make([]byte, 0, 256)
+	lp := bufPool.Get().(*[]byte)
+	lower := (*lp)[:0]
 	remove := func(reason string) {
 		if o.Removed == nil {
 			o.Removed = map[string]int{}
@@ -140,10 +141,12 @@ func (r *Rules) Apply(text string) Outcome {
 		line, i = textstat.NextLine(text, i)
 		o.Lines++
 		line = strings.TrimSpace(line)
-		words, longest := wordStats(line)
-		if r.MaxWordLength > 0 && longest > r.MaxWordLength {
-			remove(TooLongWord)
-			continue
+		// a word of more than MaxWordLength characters needs that many bytes
+		if r.MaxWordLength > 0 && len(line) > r.MaxWordLength {
+			if _, longest := wordStats(line); longest > r.MaxWordLength {
+				remove(TooLongWord)
+				continue
+			}
 		}
 		if r.RemoveCitations && strings.IndexByte(line, '[') >= 0 {
 			var n int
@@ -154,7 +157,7 @@ func (r *Rules) Apply(text string) Outcome {
 			remove(NoTerminalPunct)
 			continue
 		}
-		if words < r.MinWordsPerLine {
+		if r.MinWordsPerLine > 0 && countWords(line, r.MinWordsPerLine) < r.MinWordsPerLine {
 			remove(TooFewWords)
 			continue
 		}
@@ -175,7 +178,7 @@ func (r *Rules) Apply(text string) Outcome {
 			remove(Policy)
 			continue
 		}
-		if r.MinNumSentences > 0 {
+		if o.Sentences < r.MinNumSentences { // counting stops once enough are kept
 			o.Sentences += textstat.CountSentences(line)
 		}
 		if kept > 0 {
@@ -196,6 +199,8 @@ func (r *Rules) Apply(text string) Outcome {
 	}
 	*bp = out[:0]
 	bufPool.Put(bp)
+	*lp = lower[:0]
+	bufPool.Put(lp)
 	return o
 }
 
@@ -239,6 +244,30 @@ func wordStats(line string) (words, longest int) {
 		i += sz
 	}
 	return words, longest
+}
+
+// countWords counts the white-space separated words of line, stopping at
+// enough.
+func countWords(line string, enough int) int {
+	n, in := 0, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		space := c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f)
+		if c >= utf8.RuneSelf {
+			r, sz := utf8.DecodeRuneInString(line[i:])
+			space = isSpace(r)
+			i += sz - 1
+		}
+		if space {
+			in = false
+		} else if !in {
+			in = true
+			if n++; n >= enough {
+				return n
+			}
+		}
+	}
+	return n
 }
 
 func isSpace(r rune) bool {

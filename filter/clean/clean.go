@@ -134,7 +134,20 @@ func (o Options) normalize(out []byte, text string, c *Counts) ([]byte, bool) {
 				if w.pending() {
 					w.visible()
 				}
-				w.out = append(w.out, ch)
+				// copy the run of printable ASCII with single spaces in one go
+				j := i + 1
+				for j < len(text) {
+					if c := text[j]; c >= 0x21 && c < 0x7f {
+						j++
+					} else if c == ' ' && j+1 < len(text) && text[j+1] >= 0x21 && text[j+1] < 0x7f {
+						j += 2
+					} else {
+						break
+					}
+				}
+				w.out = append(w.out, text[i:j]...)
+				i = j
+				continue
 			case ch == ' ' || ch == '\t':
 				w.blanks = append(w.blanks, ch)
 			case ch == '\n':

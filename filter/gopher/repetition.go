@@ -59,12 +59,15 @@ func DefaultRepetitionRules() *RepetitionRules {
 
 // scratch is the per-call working memory, pooled.
 type scratch struct {
-	words    []textstat.Word
-	hashes   []uint64 // per word
-	grams    []uint64 // per position, hash of the n-gram starting there
-	c5       []int32  // per position, occurrences of the shortest dup n-gram there
-	set      textstat.Counter
-	firstPos []int32 // position of each distinct n-gram's first occurrence
+	words  []textstat.Word
+	hashes []uint64 // per word
+	grams  []uint64 // per position, hash of the gramN-gram starting there
+	gramN  int
+	cand   []int32 // positions whose gramN-gram occurs more than once, ascending
+	counts []int32 // per candidate, occurrences of its gramN-gram
+	slots  []int32 // per candidate, its counter slot
+	set    textstat.Counter
+	seen   textstat.Counter
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -171,119 +174,163 @@ func (r *RepetitionRules) measure(sc *scratch, text string, stop bool) (string, 
 		return "", st
 	}
 	sc.words = textstat.AppendWords(sc.words[:0], text)
-	words := sc.words
 	sc.hashes = sc.hashes[:0]
-	for _, w := range words {
+	sc.gramN = 0
+	for _, w := range sc.words {
 		sc.hashes = append(sc.hashes, textstat.Hash(w.Text(text)))
 	}
-
-	// Top n-grams: the most frequent n-gram (the first seen among equals)
-	// times its length with spaces between words.
-	for _, rule := range r.TopNGrams {
-		frac := r.topNGram(sc, rule.N)
-		st.Top = append(st.Top, frac/total)
-		if rule.Frac > 0 && frac/total > rule.Frac && stop {
-			return "top_" + strconv.Itoa(rule.N) + "_gram", st
-		}
-	}
-
-	// Duplicate n-grams: characters (words concatenated) covered by n-grams
-	// seen earlier, skipping past each duplicate, as datatrove counts them.
-	if len(r.DupNGrams) > 0 {
-		r.countShortest(sc)
-	}
-	for _, rule := range r.DupNGrams {
-		frac := float64(r.dupNGram(sc, rule.N)) / total
-		st.Dup = append(st.Dup, frac)
-		if rule.Frac > 0 && frac > rule.Frac && stop {
-			return "dup_" + strconv.Itoa(rule.N) + "_gram", st
-		}
-	}
-	return "", st
+	reason := r.ngrams(sc, &st, total, stop)
+	return reason, st
 }
 
-// gramHashes fills sc.grams with the hash of the n-gram at each position.
-func gramHashes(sc *scratch, n int) []uint64 {
-	m := len(sc.hashes) - n + 1
-	sc.grams = sc.grams[:0]
-	for i := 0; i < m; i++ {
-		h := uint64(n)
-		for _, w := range sc.hashes[i : i+n] {
-			h = textstat.Combine(h, w)
+// ngrams measures the n-gram rules for n = 1, 2, ... up to the largest n
+// in a rule. An n-gram can occur twice only where the (n-1)-gram at the
+// same position does, so each step counts only the positions whose
+// shorter n-gram repeated: on prose nearly every position drops out after
+// a few steps. Rules are decided in datatrove's order (top n-grams, then
+// duplicate n-grams, each by ascending n).
+func (r *RepetitionRules) ngrams(sc *scratch, st *RepetitionStats, total float64, stop bool) string {
+	maxN := 0
+	for _, rule := range r.TopNGrams {
+		maxN = max(maxN, rule.N)
+	}
+	for _, rule := range r.DupNGrams {
+		maxN = max(maxN, rule.N)
+	}
+	st.Top = make([]float64, len(r.TopNGrams))
+	st.Dup = make([]float64, len(r.DupNGrams))
+	sc.cand = sc.cand[:0]
+	for i := range sc.hashes {
+		sc.cand = append(sc.cand, int32(i)) // n = 0: every position may repeat
+	}
+	dupFail := ""
+	for n := 1; n <= maxN; n++ {
+		grams := extendGrams(sc, n)
+		if len(grams) == 0 {
+			break
 		}
-		sc.grams = append(sc.grams, h)
+		r.countGrams(sc, grams)
+		for k, rule := range r.TopNGrams {
+			if rule.N != n {
+				continue
+			}
+			st.Top[k] = r.topNGram(sc, n) / total
+			if stop && rule.Frac > 0 && st.Top[k] > rule.Frac {
+				return "top_" + strconv.Itoa(n) + "_gram"
+			}
+		}
+		for k, rule := range r.DupNGrams {
+			if rule.N != n {
+				continue
+			}
+			st.Dup[k] = float64(r.dupNGram(sc, n)) / total
+			if rule.Frac > 0 && st.Dup[k] > rule.Frac && dupFail == "" {
+				dupFail = "dup_" + strconv.Itoa(n) + "_gram"
+			}
+		}
+		if stop && dupFail != "" && !r.topAbove(n) {
+			return dupFail
+		}
+	}
+	if stop {
+		return dupFail
+	}
+	return ""
+}
+
+// topAbove reports whether a top n-gram rule has an n above n.
+func (r *RepetitionRules) topAbove(n int) bool {
+	for _, rule := range r.TopNGrams {
+		if rule.N > n {
+			return true
+		}
+	}
+	return false
+}
+
+// extendGrams makes sc.grams hold the hash of the n-gram at each
+// position, extending the shorter n-grams it holds (sc.gramN) one word at
+// a time: ascending n costs one multiply-add per position and step.
+func extendGrams(sc *scratch, n int) []uint64 {
+	if sc.gramN == 0 || sc.gramN > n {
+		sc.grams = append(sc.grams[:0], sc.hashes...)
+		sc.gramN = 1
+	}
+	for ; sc.gramN < n; sc.gramN++ {
+		m := len(sc.hashes) - sc.gramN
+		if m <= 0 {
+			sc.grams = sc.grams[:0]
+			break
+		}
+		next := sc.hashes[sc.gramN:]
+		g := sc.grams[:m]
+		for i := range g {
+			g[i] = g[i]*textstat.GramPrime + next[i]
+		}
+		sc.grams = g
 	}
 	return sc.grams
 }
 
+// countGrams counts the n-grams at the candidate positions (where the
+// (n-1)-gram repeated) and keeps as candidates, with their counts in
+// sc.counts, those whose n-gram repeats. Every other position holds an
+// n-gram that occurs once.
+func (r *RepetitionRules) countGrams(sc *scratch, grams []uint64) {
+	m := int32(len(grams))
+	for len(sc.cand) > 0 && sc.cand[len(sc.cand)-1] >= m {
+		sc.cand = sc.cand[:len(sc.cand)-1]
+	}
+	sc.set.Reset(len(sc.cand))
+	sc.slots = sc.slots[:0]
+	for _, p := range sc.cand {
+		sc.slots = append(sc.slots, sc.set.AddAt(grams[p]))
+	}
+	kept := sc.cand[:0]
+	sc.counts = sc.counts[:0]
+	for k, p := range sc.cand {
+		if c := sc.set.CountAt(sc.slots[k]); c > 1 {
+			kept = append(kept, p)
+			sc.counts = append(sc.counts, c)
+		}
+	}
+	sc.cand = kept
+}
+
+// topNGram returns the characters covered by the most frequent n-gram
+// (the first seen among equals): its count times its length with spaces
+// between words.
 func (r *RepetitionRules) topNGram(sc *scratch, n int) float64 {
-	grams := gramHashes(sc, n)
-	if len(grams) == 0 {
-		return 0
-	}
-	sc.set.Reset(len(grams))
-	sc.firstPos = sc.firstPos[:0]
-	bestCount, bestFirst := int32(0), int32(-1)
-	for i, h := range grams {
-		c, first := sc.set.Add(h)
-		if c == 1 {
-			sc.firstPos = append(sc.firstPos, int32(i)) // indexed by first
-		}
-		if c > bestCount || (c == bestCount && first < bestFirst) {
-			bestCount, bestFirst = c, first
+	best, pos := int32(1), 0 // with no repeats, the first n-gram
+	for k, c := range sc.counts {
+		if c > best { // the first candidate with the top count is that n-gram's first occurrence
+			best, pos = c, int(sc.cand[k])
 		}
 	}
-	pos := int(sc.firstPos[bestFirst])
 	chars := n - 1
 	for _, w := range sc.words[pos : pos+n] {
 		chars += int(w.Runes)
 	}
-	return float64(chars) * float64(bestCount)
+	return float64(chars) * float64(best)
 }
 
-// countShortest records, per position, how often the n-gram of the
-// smallest dup size occurs. A longer n-gram can only repeat where its
-// prefix of that size repeats, so positions with a count of 1 are skipped
-// by every dup rule: on normal prose that is nearly all of them.
-func (r *RepetitionRules) countShortest(sc *scratch) {
-	n := r.DupNGrams[0].N
-	for _, rule := range r.DupNGrams {
-		n = min(n, rule.N)
-	}
-	grams := gramHashes(sc, n)
-	sc.set.Reset(len(grams))
-	for _, h := range grams {
-		sc.set.Add(h)
-	}
-	sc.c5 = sc.c5[:0]
-	for _, h := range grams {
-		sc.c5 = append(sc.c5, sc.set.Get(h))
-	}
-}
-
+// dupNGram returns the characters (words concatenated) covered by n-grams
+// seen earlier, skipping past each duplicate, as datatrove counts them.
+// Positions that are not candidates hold unique n-grams: they are never
+// duplicates and no later n-gram can equal them.
 func (r *RepetitionRules) dupNGram(sc *scratch, n int) int {
-	m := len(sc.hashes) - n + 1
-	if m <= 0 {
-		return 0
-	}
-	sc.set.Reset(64)
-	repeated := 0
-	for i := 0; i < m; {
-		if sc.c5[i] <= 1 {
-			i++
-			continue
+	grams := sc.grams
+	sc.seen.Reset(len(sc.cand))
+	repeated, next := 0, int32(0)
+	for _, p := range sc.cand {
+		if p < next {
+			continue // inside a counted duplicate
 		}
-		h := uint64(n)
-		for _, w := range sc.hashes[i : i+n] {
-			h = textstat.Combine(h, w)
-		}
-		if c, _ := sc.set.Add(h); c > 1 {
-			for _, w := range sc.words[i : i+n] {
+		if c, _ := sc.seen.Add(grams[p]); c > 1 {
+			for _, w := range sc.words[p : int(p)+n] {
 				repeated += int(w.Runes)
 			}
-			i += n
-		} else {
-			i++
+			next = p + int32(n)
 		}
 	}
 	return repeated

@@ -10,16 +10,23 @@ import (
 // and the offset after the break. A break is "\n", "\r\n" or "\r". At the
 // end of text it returns next == len(text).
 func NextLine(text string, i int) (line string, next int) {
-	j := strings.IndexAny(text[i:], "\n\r")
+	j := strings.IndexByte(text[i:], '\n')
+	end := len(text)
+	if j >= 0 {
+		end = i + j
+	}
+	if k := strings.IndexByte(text[i:end], '\r'); k >= 0 {
+		end = i + k
+		next = end + 1
+		if next < len(text) && text[next] == '\n' {
+			next++
+		}
+		return text[i:end], next
+	}
 	if j < 0 {
 		return text[i:], len(text)
 	}
-	j += i
-	next = j + 1
-	if text[j] == '\r' && next < len(text) && text[next] == '\n' {
-		next++
-	}
-	return text[i:j], next
+	return text[i:end], end + 1
 }
 
 // SplitLines returns the lines of text like Python's str.splitlines for

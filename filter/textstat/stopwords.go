@@ -64,9 +64,23 @@ func (s *StopSet) Len() int { return len(s.words) }
 
 // Index returns the position of w in the set (case-insensitive), or -1.
 func (s *StopSet) Index(w string) int {
+	if len(w) == 0 {
+		return -1
+	}
+	c := w[0]
+	if c >= 'A' && c <= 'Z' {
+		c += 'a' - 'A'
+	}
 	for i, x := range s.words {
-		if len(x) == len(w) && (x == w || strings.EqualFold(x, w)) {
+		if len(x) == len(w) && x[0] == c && (x == w || strings.EqualFold(x, w)) {
 			return i
+		}
+	}
+	if w[0] >= 0x80 { // a first letter with a non-ASCII case pair
+		for i, x := range s.words {
+			if strings.EqualFold(x, w) {
+				return i
+			}
 		}
 	}
 	return -1

@@ -95,6 +95,38 @@ func runeClass(r rune) uint8 {
 	return clPunct
 }
 
+// byte flags for the scanning loops of AppendWords
+const (
+	fLetter = 1 << iota
+	fDigit
+	fSpace
+	fJoin
+	fPunct
+	fHigh // first byte of a multi-byte character
+)
+
+var byteFlags = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		if c >= utf8.RuneSelf {
+			t[c] = fHigh
+			continue
+		}
+		switch asciiClass[c] {
+		case clSpace:
+			t[c] = fSpace
+		case clLetter:
+			t[c] = fLetter
+		case clDigit:
+			t[c] = fDigit
+		case clJoin:
+			t[c] = fJoin | fPunct
+		default:
+			t[c] = fPunct
+		}
+	}
+	return t
+}()
+
 // AppendWords splits text into words and appends them to dst.
 //
 // A word is a run of letters, digits and combining marks, where an
@@ -108,13 +140,22 @@ func AppendWords(dst []Word, text string) []Word {
 	i := 0
 	for i < n {
 		c := text[i]
+		f := byteFlags[c]
+		if f&fSpace != 0 {
+			i++
+			continue
+		}
 		var cl uint8
-		var r rune
 		size := 1
-		if c < utf8.RuneSelf {
-			cl = asciiClass[c]
-			r = rune(c)
-		} else {
+		switch {
+		case f&fLetter != 0:
+			cl = clLetter
+		case f&fDigit != 0:
+			cl = clDigit
+		case f&fHigh == 0:
+			cl = clPunct
+		default:
+			var r rune
 			r, size = utf8.DecodeRuneInString(text[i:])
 			if unspaced(r) {
 				flags := uint8(0)
@@ -126,57 +167,17 @@ func AppendWords(dst []Word, text string) []Word {
 				continue
 			}
 			cl = runeClass(r)
+			if cl == clJoin {
+				cl = clPunct // a join character only joins inside a word
+			}
 		}
 		switch cl {
 		case clSpace:
 			i += size
 		case clLetter, clDigit:
-			start, runes := i, int32(0)
-			flags := uint8(0)
-			for i < n {
-				c := text[i]
-				if c < utf8.RuneSelf {
-					k := asciiClass[c]
-					if k == clLetter {
-						flags |= HasLetter
-					} else if k == clJoin {
-						// joins only between alphanumerics
-						if i+1 < n && runes > 0 && isAlnumAt(text, i+1) && (c != ',' || asciiClass[text[i+1]] == clDigit) {
-							i++
-							runes++
-							continue
-						}
-						break
-					} else if k != clDigit {
-						break
-					}
-					i++
-					runes++
-					continue
-				}
-				r, sz := utf8.DecodeRuneInString(text[i:])
-				if unspaced(r) {
-					break
-				}
-				k := runeClass(r)
-				if k == clJoin {
-					if i+sz < n && isAlnumAt(text, i+sz) {
-						i += sz
-						runes++
-						continue
-					}
-					break
-				}
-				if k != clLetter && k != clDigit {
-					break
-				}
-				if k == clLetter && unicode.IsLetter(r) {
-					flags |= HasLetter
-				}
-				i += sz
-				runes++
-			}
-			dst = append(dst, Word{Start: int32(start), End: int32(i), Runes: runes, Flags: flags})
+			var w Word
+			w, i = scanWord(text, i)
+			dst = append(dst, w)
 		default: // punctuation or symbol: a run of the same character is one token
 			start, runes := i, int32(1)
 			i += size
@@ -188,6 +189,58 @@ func AppendWords(dst []Word, text string) []Word {
 		}
 	}
 	return dst
+}
+
+// scanWord scans the word of letters and digits starting at text[i].
+func scanWord(text string, i int) (Word, int) {
+	n := len(text)
+	start, extra := i, 0 // extra: continuation bytes, to count characters
+	var acc uint8
+	for i < n {
+		f := byteFlags[text[i]]
+		if f&(fLetter|fDigit) != 0 {
+			acc |= f
+			i++
+			continue
+		}
+		if f&fJoin != 0 {
+			// joins only between alphanumerics; a comma only between digits
+			if i+1 < n && i > start && isAlnumAt(text, i+1) && (text[i] != ',' || byteFlags[text[i+1]]&fDigit != 0) {
+				i++
+				continue
+			}
+			break
+		}
+		if f&fHigh == 0 {
+			break
+		}
+		r, sz := utf8.DecodeRuneInString(text[i:])
+		if unspaced(r) {
+			break
+		}
+		k := runeClass(r)
+		if k == clJoin {
+			if i+sz < n && isAlnumAt(text, i+sz) {
+				i += sz
+				extra += sz - 1
+				continue
+			}
+			break
+		}
+		if k != clLetter && k != clDigit {
+			break
+		}
+		if k == clLetter && unicode.IsLetter(r) {
+			acc |= fLetter
+		}
+		i += sz
+		extra += sz - 1
+	}
+	flags := uint8(0)
+	if acc&fLetter != 0 {
+		flags = HasLetter
+	}
+	return Word{Start: int32(start), End: int32(i), Runes: int32(i - start - extra), Flags: flags}, i
 }
 
 // isAlnumAt reports whether the character at text[i] is a letter or digit
