@@ -175,7 +175,14 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 	ran := 0
 	for step < tc.Steps {
 		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("%w at step %d (%v); the last checkpoint is in %s: rerun with --resume to continue", ErrInterrupted, step, err, cfg.Out)
+			// Between steps the state is consistent: keep it, so a resume
+			// loses nothing.
+			if step > 0 {
+				if serr := save(); serr != nil {
+					return res, fmt.Errorf("%w at step %d (%v); saving a checkpoint failed: %v", ErrInterrupted, step, err, serr)
+				}
+			}
+			return res, fmt.Errorf("%w at step %d (%v); checkpoint saved in %s: rerun with --resume to continue", ErrInterrupted, step, err, cfg.Out)
 		}
 		if opts.StopAfter > 0 && ran == opts.StopAfter {
 			return res, fmt.Errorf("%w: stopped after %d steps at step %d", ErrInterrupted, ran, step)

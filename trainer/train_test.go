@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -161,3 +162,43 @@ func TestCancelledRun(t *testing.T) {
 		t.Fatalf("got %v, want an interruption that says how to resume", err)
 	}
 }
+
+// TestInterruptSavesCheckpoint cancels a run mid-way: the state at that step
+// is saved, and resuming finishes with the same curve as a whole run.
+func TestInterruptSavesCheckpoint(t *testing.T) {
+	d := killTestData(t)
+	yaml := "model: {context: 16, layers: 1, heads: 2, dim: 16}\ntrain: {batch_size: 2, steps: 12, eval_every: 5, eval_batches: 1}\n"
+	whole := testConfig(t, yaml)
+	if _, err := RunOn(context.Background(), whole, d, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, yaml)
+	ctx, cancel := context.WithCancel(context.Background())
+	var seen int
+	_, err := RunOn(ctx, cfg, d, Options{Progress: progressFunc(func(line string) {
+		if strings.HasPrefix(line, "step ") && strings.Contains(line, " loss ") {
+			if seen++; seen == 7 {
+				cancel()
+			}
+		}
+	})})
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	ck, err := LoadCheckpoint(filepath.Join(cfg.Out, CheckpointFile))
+	if err != nil || ck.Header.Step != 7 {
+		t.Fatalf("checkpoint at interruption: %v %+v", err, ck)
+	}
+	if _, err := RunOn(context.Background(), cfg, d, Options{Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := curve(t, whole.Out), curve(t, cfg.Out)
+	if !slices.Equal(a, b) {
+		t.Fatalf("curves differ:\n%v\n%v", a, b)
+	}
+}
+
+// progressFunc is an io.Writer calling fn with each write.
+type progressFunc func(string)
+
+func (f progressFunc) Write(b []byte) (int, error) { f(string(b)); return len(b), nil }

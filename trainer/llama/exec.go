@@ -110,10 +110,3 @@ func expShift(dst, src []float32, shift float32) float32 {
 	}
 	return sum
 }
-
-// expf is exp for one float32 (see expShift).
-func expf(x float32) float32 {
-	var d [1]float32
-	expShift(d[:], []float32{x}, 0)
-	return d[0]
-}
