@@ -40,7 +40,7 @@ func FuzzParseManifest(f *testing.F) {
 		}
 		// Run it against the real shards: mismatches must be faults.
 		d := t.TempDir()
-		copyDir(&testing.T{}, dir, d)
+		copyDir(t, dir, d)
 		os.WriteFile(filepath.Join(d, ManifestFile), b, 0o644)
 		if s, err := Open(d); err == nil {
 			for i := int64(-1); i <= s.NumDocs(); i++ {

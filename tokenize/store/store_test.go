@@ -404,7 +404,7 @@ func TestAbort(t *testing.T) {
 	}
 }
 
-func listDir(t *testing.T, dir string) []string {
+func listDir(t testing.TB, dir string) []string {
 	var out []string
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {

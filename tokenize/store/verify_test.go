@@ -105,7 +105,7 @@ func put16(dir, name string, off int64, v uint16) {
 	os.WriteFile(p, b, 0o644)
 }
 
-func copyDir(t *testing.T, from, to string) {
+func copyDir(t testing.TB, from, to string) {
 	t.Helper()
 	for _, f := range listDir(t, from) {
 		b, err := os.ReadFile(filepath.Join(from, f))

@@ -71,9 +71,11 @@ type Writer struct {
 	llmc      []string
 	failed    error
 	closed    bool
-	pending   *finishing  // the shard being finished in the background
-	free      chan []byte // block buffers to reuse
-	blocks    int         // block buffers allocated
+	pending   *finishing // the shard being finished in the background
+	// tokenizerDone receives the result of writing tokenizer.json.
+	tokenizerDone chan error
+	free          chan []byte // block buffers to reuse
+	blocks        int         // block buffers allocated
 }
 
 // Create starts a store in dir (a local folder or s3:// prefix).
@@ -266,12 +268,10 @@ func (w *Writer) Close() error {
 	if err := w.wait(); err != nil {
 		return w.fail(err)
 	}
-	m := w.manifest()
-	if len(w.opts.TokenizerJSON) > 0 {
-		if err := storage.WriteFile(w.ctx, storage.Join(w.dir, TokenizerFile), w.opts.TokenizerJSON); err != nil {
-			return w.fail(fmt.Errorf("store: write tokenizer: %w", err))
-		}
+	if err := w.waitTokenizer(); err != nil {
+		return w.fail(err)
 	}
+	m := w.manifest()
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return w.fail(err)
@@ -304,7 +304,8 @@ func (w *Writer) manifest() Manifest {
 }
 
 // Abort discards the open shard and every shard closed since the last
-// Flush. It is safe after Close (it then does nothing) and more than once.
+// Flush (and tokenizer.json when nothing was flushed). It is safe after
+// Close (it then does nothing) and more than once.
 func (w *Writer) Abort() error {
 	if w.closed {
 		return nil
@@ -316,6 +317,9 @@ func (w *Writer) Abort() error {
 	}
 	if err := w.wait(); err != nil {
 		errs = append(errs, err)
+	}
+	if w.waitTokenizer() == nil && w.started && w.committed == 0 && len(w.opts.TokenizerJSON) > 0 {
+		errs = append(errs, storage.Remove(w.ctx, storage.Join(w.dir, TokenizerFile)))
 	}
 	for _, s := range w.shards[w.committed:] {
 		errs = append(errs, w.remove(s.Name))
@@ -357,6 +361,25 @@ func (w *Writer) start() error {
 	w.started = true
 	if err := storage.Remove(w.ctx, storage.Join(w.dir, ManifestFile)); err != nil {
 		return fmt.Errorf("store: remove old manifest: %w", err)
+	}
+	if len(w.opts.TokenizerJSON) > 0 {
+		// Written in the background: its sync overlaps the documents.
+		done := make(chan error, 1)
+		go func() { done <- storage.WriteFile(w.ctx, storage.Join(w.dir, TokenizerFile), w.opts.TokenizerJSON) }()
+		w.tokenizerDone = done
+	}
+	return nil
+}
+
+// waitTokenizer waits for tokenizer.json to be written.
+func (w *Writer) waitTokenizer() error {
+	if w.tokenizerDone == nil {
+		return nil
+	}
+	err := <-w.tokenizerDone
+	w.tokenizerDone = nil
+	if err != nil {
+		return fmt.Errorf("store: write tokenizer: %w", err)
 	}
 	return nil
 }
