@@ -3,11 +3,12 @@
 package all
 
 import (
-	_ "github.com/curatehq/curate/curriculum"        // curriculum.order, curriculum.readability
-	_ "github.com/curatehq/curate/dedup"             // dedup.exact, dedup.minhash, dedup.paragraph, dedup.decontaminate
-	_ "github.com/curatehq/curate/ingest"            // sources jsonl, parquet, text; sinks jsonl, parquet
-	_ "github.com/curatehq/curate/mixer"             // mixer.weights
-	_ "github.com/curatehq/curate/pipelines/storage" // local files
-	_ "github.com/curatehq/curate/tokenize"          // tokenize.encode
-	_ "github.com/curatehq/curate/tokenize/tokens"   // the tokens sink
+	_ "github.com/curatehq/curate/curriculum"           // curriculum.order, curriculum.readability
+	_ "github.com/curatehq/curate/dedup"                // dedup.exact, dedup.minhash, dedup.paragraph, dedup.decontaminate
+	_ "github.com/curatehq/curate/ingest"               // sources jsonl, parquet, text; sinks jsonl, parquet
+	_ "github.com/curatehq/curate/mixer"                // mixer.weights
+	_ "github.com/curatehq/curate/pipelines/storage"    // local files
+	_ "github.com/curatehq/curate/pipelines/storage/s3" // s3:// paths
+	_ "github.com/curatehq/curate/tokenize"             // tokenize.encode
+	_ "github.com/curatehq/curate/tokenize/tokens"      // the tokens sink
 )
