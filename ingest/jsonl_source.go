@@ -99,8 +99,14 @@ func view(b []byte) string {
 }
 
 func (p *jsonlParser) parse(j *job) {
-	b := pipelines.NewDocBuilder(p.env)
+	// The job counts into its own counters; Next adds them to the run's as
+	// it hands the records out, so the run's byte count (which places
+	// checkpoint barriers) never runs ahead of the records returned.
+	jenv := *p.env
+	jenv.Counters = &pipelines.Counters{}
+	b := pipelines.NewDocBuilder(&jenv)
 	defer b.Release()
+	defer func() { j.invalidUTF8 = jenv.Counters.InvalidUTF8.Load() }()
 	path := j.file.path
 	err := forEachLine(j.chunk.data, func(line []byte, index int64, off int) error {
 		lineNo := j.chunk.line + index // 0-based

@@ -36,10 +36,11 @@ type job struct {
 	// truncated or corrupt stream). It is added after the chunk's rejects.
 	tail *pipelines.Reject
 
-	done    chan struct{}
-	recs    []arrow.Record
-	rejects []pipelines.Reject
-	err     error
+	done        chan struct{}
+	recs        []arrow.Record
+	rejects     []pipelines.Reject
+	invalidUTF8 int64 // documents whose invalid UTF-8 was replaced
+	err         error
 }
 
 // inputFile is one listed file of a source.
@@ -196,6 +197,9 @@ func (r *parallelReader) Next(ctx context.Context) (arrow.Record, error) {
 		if j.tail != nil {
 			j.rejects = append(j.rejects, *j.tail)
 		}
+		if c := r.env.Counters; c != nil {
+			c.InvalidUTF8.Add(j.invalidUTF8)
+		}
 		for _, rej := range j.rejects {
 			if err := r.env.Rejects.Add(rej); err != nil {
 				r.failed = err
@@ -210,6 +214,9 @@ func (r *parallelReader) Next(ctx context.Context) (arrow.Record, error) {
 	rec := r.ready[0]
 	r.ready[0] = nil
 	r.ready = r.ready[1:]
+	if c := r.env.Counters; c != nil {
+		c.BytesIn.Add(textBytes(rec))
+	}
 	return rec, nil
 }
 
@@ -237,4 +244,14 @@ func (r *parallelReader) Close() error {
 	}
 	r.ready = nil
 	return nil
+}
+
+// textBytes returns the bytes of a batch's text column.
+func textBytes(rec arrow.Record) int64 {
+	texts, err := pipelines.StringCol(rec, pipelines.ColText)
+	if err != nil || texts.Len() == 0 {
+		return 0
+	}
+	offs := texts.ValueOffsets() // Len()+1 entries
+	return int64(offs[len(offs)-1] - offs[0])
 }
