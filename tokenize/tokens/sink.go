@@ -138,7 +138,7 @@ func (s *Sink) Write(ctx context.Context, rec arrow.Record) error {
 			return fmt.Errorf("tokens: %w", err)
 		}
 	}
-	lists, values, err := tokenColumn(rec)
+	lists, values, err := tokenColumn(rec, s.tok.Name())
 	if err != nil {
 		return err
 	}
@@ -173,12 +173,22 @@ func (s *Sink) Write(ctx context.Context, rec arrow.Record) error {
 	return nil
 }
 
+// TokenizerKey is the metadata key of the tokens column's field that, when
+// present, names the tokenizer that produced the ids; the sink refuses ids
+// from another tokenizer than its own.
+const TokenizerKey = "tokenizer"
+
 // tokenColumn returns tokenize.encode's list<int32> column and its values,
 // or nils when the batch has none.
-func tokenColumn(rec arrow.Record) (*array.List, []int32, error) {
+func tokenColumn(rec arrow.Record, tokenizer string) (*array.List, []int32, error) {
 	c := pipelines.Col(rec, pipelines.ColTokens)
 	if c < 0 {
 		return nil, nil, nil
+	}
+	md := rec.Schema().Field(c).Metadata
+	if i := md.FindKey(TokenizerKey); i >= 0 && !sameTokenizer(md.Values()[i], tokenizer) {
+		return nil, nil, fmt.Errorf("tokens: the token ids come from tokenizer %q, the sink's is %q: give both the same tokenizer",
+			md.Values()[i], tokenizer)
 	}
 	lists, ok := rec.Column(c).(*array.List)
 	if !ok {
@@ -226,6 +236,17 @@ func (s *Sink) encode(texts *array.String, todo []int) [][]int32 {
 		}
 	}
 	return s.docs
+}
+
+// sameTokenizer compares tokenizer names, "r50k_base" being "gpt2".
+func sameTokenizer(a, b string) bool {
+	canon := func(s string) string {
+		if s == "r50k_base" {
+			return "gpt2"
+		}
+		return s
+	}
+	return canon(a) == canon(b)
 }
 
 func rowID(rec arrow.Record, i int) string {

@@ -154,6 +154,18 @@ func TestSinkUsesTokenColumn(t *testing.T) {
 		t.Fatalf("out-of-vocabulary ids: %v", err)
 	}
 	s2.Abort()
+
+	// Ids whose column names another tokenizer are refused.
+	md := arrow.NewMetadata([]string{TokenizerKey}, []string{"cl100k_base"})
+	fields := slices.Clone(rec.Schema().Fields())
+	fields[len(fields)-1].Metadata = md
+	tagged := array.NewRecord(arrow.NewSchema(fields, nil), rec.Columns(), rec.NumRows())
+	defer tagged.Release()
+	s3 := newSink(t, pipelines.TestEnv(mem, t.TempDir()), map[string]any{"path": "x"})
+	if err := s3.Write(context.Background(), tagged); err == nil || !strings.Contains(err.Error(), "cl100k_base") {
+		t.Fatalf("ids of another tokenizer: %v", err)
+	}
+	s3.Abort()
 }
 
 // corpusBatches builds batches of numbered documents from the shared data
