@@ -1,6 +1,9 @@
 package bpe
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // noRank marks a pair of adjacent tokens that does not merge.
 const noRank = ^uint32(0)
@@ -134,9 +137,38 @@ const (
 // span locates a cached piece's ids in encoderState.arena.
 type span struct{ off, n uint32 }
 
+// The hot cache is a small direct-mapped table of short pieces and their
+// ids, stored inline so that one lookup touches one cache line and the
+// table stays in the core's own cache: the few thousand most frequent
+// pieces (" the", " and", "\n", ...) make up most of any text.
+const (
+	hotBits   = 12
+	hotKey    = 16 // longest piece held
+	hotMaxIDs = 6
+)
+
+type hotEntry struct {
+	k0, k1 uint64 // the piece's bytes, zero-padded
+	n      uint8  // piece length; 0 marks a free entry
+	nids   uint8
+	ids    [hotMaxIDs]int32
+}
+
+// hotKeyOf loads a piece of at most hotKey bytes as two words and hashes
+// them.
+func hotKeyOf(piece string) (k0, k1 uint64, slot uint32) {
+	var b [hotKey]byte
+	copy(b[:], piece)
+	k0 = binary.LittleEndian.Uint64(b[:8])
+	k1 = binary.LittleEndian.Uint64(b[8:])
+	h := (k0^uint64(len(piece)))*0x9E3779B97F4A7C15 ^ k1*0xC2B2AE3D27D4EB4F
+	return k0, k1, uint32(h >> (64 - hotBits))
+}
+
 // encoderState is one goroutine's scratch space and piece cache. A state is
 // used by one Encode call at a time (see statePool).
 type encoderState struct {
+	hot   []hotEntry
 	cache map[string]span
 	arena []int32
 
@@ -151,7 +183,7 @@ type encoderState struct {
 }
 
 func newEncoderState() *encoderState {
-	return &encoderState{cache: make(map[string]span, 1024)}
+	return &encoderState{hot: make([]hotEntry, 1<<hotBits), cache: make(map[string]span, 1024)}
 }
 
 // encodePiece appends the ids of one pre-token.
@@ -159,6 +191,25 @@ func (st *encoderState) encodePiece(t *Tokenizer, dst []int32, piece string) []i
 	if len(piece) == 1 {
 		return append(dst, t.byteID[piece[0]])
 	}
+	if len(piece) > hotKey {
+		return st.encodeSlow(t, dst, piece)
+	}
+	k0, k1, slot := hotKeyOf(piece)
+	e := &st.hot[slot]
+	if e.k0 == k0 && e.k1 == k1 && int(e.n) == len(piece) {
+		return append(dst, e.ids[:e.nids]...)
+	}
+	start := len(dst)
+	dst = st.encodeSlow(t, dst, piece)
+	if n := len(dst) - start; n <= hotMaxIDs {
+		e.k0, e.k1, e.n, e.nids = k0, k1, uint8(len(piece)), uint8(n)
+		copy(e.ids[:], dst[start:])
+	}
+	return dst
+}
+
+// encodeSlow is encodePiece past the hot cache.
+func (st *encoderState) encodeSlow(t *Tokenizer, dst []int32, piece string) []int32 {
 	if t.wholePiece {
 		if id, ok := t.vocab[piece]; ok {
 			return append(dst, id)
