@@ -48,7 +48,8 @@ const GramPrime = 0x100000001B3
 
 // Counter counts occurrences of 64-bit keys in an open-addressing table
 // that is reused between documents (Reset keeps the memory). It remembers
-// for each key the order in which it was first seen. Not safe for
+// for each key the order in which it was first seen. Keys are hashes: 0
+// marks an empty slot, so keys 0 and 1 count as one key. Not safe for
 // concurrent use.
 type Counter struct {
 	slots []slot
