@@ -286,3 +286,49 @@ func TestOrderBadParams(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkOrder orders 20,000 small documents by score, strictly and in
+// phases, with the sorts in memory.
+func BenchmarkOrder(b *testing.B) {
+	alloc := memory.NewGoAllocator()
+	docs := corpus(20000)
+	recs := batches(alloc, docs, 1024)
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	var size int64
+	for _, r := range recs {
+		for _, c := range r.Columns() {
+			for _, buf := range c.Data().Buffers() {
+				if buf != nil {
+					size += int64(buf.Len())
+				}
+			}
+		}
+	}
+	for _, phases := range []int{0, 4} {
+		b.Run(fmt.Sprintf("phases=%d", phases), func(b *testing.B) {
+			b.SetBytes(size)
+			ctx := context.Background()
+			for b.Loop() {
+				env := pipelines.TestEnv(alloc, "")
+				env.TempDir = b.TempDir()
+				p, _ := pipelines.NewParams(&orderSpec, map[string]any{"by": "difficulty", "phases": phases})
+				o, err := NewOrder(p, env)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, r := range recs {
+					if err := o.Absorb(ctx, r); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := o.Emit(ctx, func(arrow.Record) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

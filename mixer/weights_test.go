@@ -1,7 +1,9 @@
 package mixer
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -320,6 +322,34 @@ func TestWeightsDeterministic(t *testing.T) {
 		}
 		if left := pipelinetestDirEntries(dir); left != 0 {
 			t.Errorf("budget %d: %d files left in the temp dir", c.budget, left)
+		}
+	}
+}
+
+func TestWeightsTotalDocuments(t *testing.T) {
+	alloc := memory.NewGoAllocator()
+	m := newMixer(t, newEnv(alloc, 1<<30, t.TempDir()), map[string]any{
+		"weights": map[string]float64{"web": 0.45, "books": 0.2, "code": 0.35}, "total_documents": 2500})
+	out := run(t, m, alloc, corpus(), 500)
+	if n := len(out); n < 2400 || n > 2600 {
+		t.Errorf("%d documents out, want about 2500", n)
+	}
+	s, _ := shares(out)
+	if math.Abs(s["books"]-0.2) > 0.01 {
+		t.Errorf("books share %.4f", s["books"])
+	}
+}
+
+func TestWeightsWarnings(t *testing.T) {
+	alloc := memory.NewGoAllocator()
+	var logs bytes.Buffer
+	env := newEnv(alloc, 1<<30, t.TempDir())
+	env.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	m := newMixer(t, env, map[string]any{"weights": map[string]float64{"web": 0.1, "code": 0.8, "papers": 0.1}, "max_repeats": 2})
+	run(t, m, alloc, corpus(), 500)
+	for _, want := range []string{"domain=code", "max_repeats=2", "domain=papers"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
 	}
 }
