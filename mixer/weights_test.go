@@ -3,8 +3,8 @@ package mixer
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"slices"
