@@ -71,26 +71,48 @@ func (e *exec) linearBackward(dx, dw, dout, x, w []float32, n, in, o int, accumu
 	e.k.Sgemm(true, false, o, in, n, 1, dout, o, x, in, 1, dw, in)
 }
 
-// expShift sets dst[i] = exp(src[i] - shift) and returns their sum. It is
-// exp for float32 as a loop (Cody-Waite range reduction and a degree-6
-// polynomial, within 2 ulp of math.Exp), so the constants stay in registers
-// and nothing goes through float64. Arguments below -87.3 give 0; above
-// 88.3 they are clamped (exp(88.3) ≈ 2.1e38).
-func expShift(dst, src []float32, shift float32) float32 {
+// expShift sets dst[i] = exp(src[i] - shift); dst may be src. It is exp
+// for float32 (Cody-Waite range reduction and a degree-6 polynomial, within
+// 2 ulp of math.Exp), eight lanes at a time with AVX2 and FMA, the same
+// formula in Go for the rest. Arguments are clamped to [-87.34, 88.3], so
+// exp never underflows to 0 or overflows. Callers that can afford to
+// scribble a few floats past the end round lengths up to 8 (see
+// softmaxPrefix): a scalar tail costs as much as the vector body.
+func expShift(dst, src []float32, shift float32) {
+	dst = dst[:len(src)]
+	done := 0
+	if useAVX2 && len(src) >= 8 {
+		done = len(src) &^ 7
+		expAVX2(dst[:done], src[:done], shift)
+	}
+	expScalar(dst[done:], src[done:], shift)
+}
+
+// sum adds s with four accumulators.
+func sum(s []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(s); i += 4 {
+		s0 += s[i]
+		s1 += s[i+1]
+		s2 += s[i+2]
+		s3 += s[i+3]
+	}
+	for ; i < len(s); i++ {
+		s0 += s[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+func expScalar(dst, src []float32, shift float32) {
 	const (
 		log2e = 1.44269504088896341
 		ln2hi = 0.693359375
 		ln2lo = -2.12194440e-4
 	)
 	dst = dst[:len(src)]
-	var sum float32
 	for i, v := range src {
-		x := v - shift
-		if x < -87.33654 {
-			dst[i] = 0
-			continue
-		}
-		x = min(x, 88.3)
+		x := min(max(v-shift, -87.33654), 88.3)
 		t := x*log2e + 0.5
 		ni := int32(t)
 		if float32(ni) > t { // floor for negative t
@@ -104,9 +126,6 @@ func expShift(dst, src []float32, shift float32) float32 {
 		p = p*r + 4.1665795894e-2
 		p = p*r + 1.6666665459e-1
 		p = p*r + 5.0000001201e-1
-		y := (p*r*r + r + 1) * math.Float32frombits(uint32(ni+127)<<23)
-		dst[i] = y
-		sum += y
+		dst[i] = (p*r*r + r + 1) * math.Float32frombits(uint32(ni+127)<<23)
 	}
-	return sum
 }

@@ -239,23 +239,51 @@ func TestGradModel(t *testing.T) {
 	}
 }
 
-func expf(x float32) float32 {
-	var d [1]float32
-	expShift(d[:], []float32{x}, 0)
-	return d[0]
+func TestExp(t *testing.T) {
+	var xs []float32
+	for x := float32(-95); x < 95; x += 0.01237 {
+		xs = append(xs, x)
+	}
+	check := func(name string, got []float32) {
+		for i, x := range xs {
+			c := float64(min(max(x, -87.33654), 88.3))
+			want := math.Exp(c)
+			if math.Abs(float64(got[i])-want) > 3e-7*want {
+				t.Fatalf("%s: exp(%v) = %v, want %v", name, x, got[i], want)
+			}
+		}
+	}
+	scalar := make([]float32, len(xs))
+	expScalar(scalar, xs, 0)
+	check("scalar", scalar)
+	all := make([]float32, len(xs))
+	expShift(all, xs, 0)
+	check("expShift", all)
+	var want float64
+	for _, v := range all[:3000] {
+		want += float64(v)
+	}
+	if got := sum(all[:3000]); math.Abs(float64(got)-want) > 1e-5*want {
+		t.Fatalf("sum %v, want %v", got, want)
+	}
+	// shift and in-place use
+	in := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+	expShift(in, in, 11)
+	for i, v := range in {
+		if w := math.Exp(float64(i + 1 - 11)); math.Abs(float64(v)-w) > 3e-7*w {
+			t.Fatalf("in place: %v, want %v", v, w)
+		}
+	}
 }
 
-func TestExpf(t *testing.T) {
-	for x := float32(-90); x < 89; x += 0.01237 {
-		got, want := float64(expf(x)), math.Exp(float64(x))
-		if x > 88.3 {
-			want = math.Exp(float64(float32(88.3)))
-		}
-		if x < -87.33654 {
-			want = 0
-		}
-		if math.Abs(got-want) > 3e-7*want {
-			t.Fatalf("expf(%v) = %v, want %v", x, got, want)
-		}
+func BenchmarkExp(b *testing.B) {
+	src := make([]float32, 4096)
+	for i := range src {
+		src[i] = float32(i%200) / 10
+	}
+	dst := make([]float32, len(src))
+	b.SetBytes(4 * int64(len(src)))
+	for range b.N {
+		expShift(dst, src, 10)
 	}
 }

@@ -139,7 +139,10 @@ func softmaxPrefix(row []float32, n int) {
 	for _, v := range row[1:n] {
 		mx = max(mx, v)
 	}
-	inv := 1 / expShift(row[:n], row[:n], mx)
+	// Round up to whole vectors: row[n:] is cleared below anyway.
+	m := min(len(row), (n+7)&^7)
+	expShift(row[:m], row[:m], mx)
+	inv := 1 / sum(row[:n])
 	for i := range row[:n] {
 		row[i] *= inv
 	}
@@ -269,12 +272,13 @@ func (e *exec) crossEntropy(logits []float32, targets []int32, loss []float32, n
 			}
 			tgt := targets[r]
 			logit := row[tgt]
-			sum := expShift(row, row, mx)
-			loss[r] = float32(math.Log(float64(sum))) + mx - logit
+			expShift(row, row, mx)
+			total := sum(row)
+			loss[r] = float32(math.Log(float64(total))) + mx - logit
 			if grad == 0 {
 				continue
 			}
-			inv := grad / sum
+			inv := grad / total
 			for i := range row {
 				row[i] *= inv
 			}
