@@ -76,7 +76,12 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	cfg, err := ParseConfig(b, filepath.Dir(path))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		// One problem per line, each naming the file.
+		lines := strings.Split(err.Error(), "\n")
+		for i, l := range lines {
+			lines[i] = path + ": " + strings.TrimSpace(l)
+		}
+		return nil, errors.New(strings.Join(lines, "\n"))
 	}
 	return cfg, nil
 }
