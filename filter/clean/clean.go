@@ -5,6 +5,7 @@
 package clean
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -231,6 +232,9 @@ func (w *writer) visible() {
 		default:
 			w.out = append(w.out, ' ')
 			w.c.Whitespace += len(w.blanks) - 1
+			if bytes.IndexByte(w.blanks, ' ') < 0 {
+				w.c.Whitespace++ // tabs only: the kept blank changed too
+			}
 		}
 		w.blanks = w.blanks[:0]
 	}

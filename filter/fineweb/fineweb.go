@@ -23,12 +23,12 @@ var Spec = pipelines.Spec{
 	Doc:    "FineWeb rules: terminal punctuation per line, short lines, duplicate line characters, newlines per word",
 	Filter: true,
 	Fields: []pipelines.Field{
-		{Name: "line_punct_thr", Type: pipelines.Float, Default: 0.12, Min: pipelines.Bound(0), Max: pipelines.Bound(1), Doc: "drop documents where a smaller share of lines ends in terminal punctuation"},
+		{Name: "line_punct_thr", Type: pipelines.Float, Default: 0.12, Min: pipelines.Bound(0), Max: pipelines.Bound(1), Doc: "drop documents where a smaller share of non-blank lines ends in terminal punctuation; 0 disables"},
 		{Name: "line_punct_exclude_zero", Type: pipelines.Bool, Default: false, Doc: "keep documents where no line ends in terminal punctuation (the rule then only catches low, non-zero shares)"},
-		{Name: "short_line_thr", Type: pipelines.Float, Default: 0.67, Min: pipelines.Bound(0), Max: pipelines.Bound(1), Doc: "drop documents with a larger share of short lines"},
+		{Name: "short_line_thr", Type: pipelines.Float, Default: 0.67, Min: pipelines.Bound(0), Max: pipelines.Bound(1), Doc: "drop documents with a larger share of short lines; 0 disables"},
 		{Name: "short_line_length", Type: pipelines.Int, Default: 30, Min: pipelines.Bound(0), Doc: "a line of at most this many characters is short"},
-		{Name: "char_duplicates_ratio", Type: pipelines.Float, Default: 0.01, Min: pipelines.Bound(0), Max: pipelines.Bound(1), Doc: "drop documents where duplicate lines hold a larger share of the characters"},
-		{Name: "new_line_ratio", Type: pipelines.Float, Default: 0.3, Min: pipelines.Bound(0), Doc: "drop documents with more newlines per word (lists)"},
+		{Name: "char_duplicates_ratio", Type: pipelines.Float, Default: 0.01, Min: pipelines.Bound(0), Max: pipelines.Bound(1), Doc: "drop documents where duplicate lines hold a larger share of the characters (newlines not counted); 0 disables"},
+		{Name: "new_line_ratio", Type: pipelines.Float, Default: 0.3, Min: pipelines.Bound(0), Doc: "drop documents with more newlines per word (lists); 0 disables"},
 	},
 }
 
@@ -132,10 +132,13 @@ func (r *Rules) Check(text string) string {
 		return "empty"
 	case st.LinePunct < r.LinePunctThr && !(st.LinePunct == 0 && r.LinePunctExcludeZero):
 		return "line_punct_ratio"
-	case st.ShortLines > r.ShortLineThr:
+	case r.ShortLineThr > 0 && st.ShortLines > r.ShortLineThr:
 		return "short_line_ratio"
-	case st.CharDups > r.CharDuplicatesRatio:
+	case r.CharDuplicatesRatio > 0 && st.CharDups > r.CharDuplicatesRatio:
 		return "char_dup_ratio"
+	}
+	if r.NewLineRatio <= 0 {
+		return ""
 	}
 	// Words are counted last and only when needed: a document with fewer
 	// newlines than new_line_ratio times a lower bound of its words passes.
