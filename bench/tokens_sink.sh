@@ -37,9 +37,15 @@ if [[ ! -s "$WORK/corpus.jsonl" ]]; then
 fi
 echo "input: $(du -m "$WORK/corpus.jsonl" | cut -f1) MB of JSONL, $(wc -l <"$WORK/corpus.jsonl") documents"
 
-echo "== 1. encoder vs encoder + tokens sink (one goroutine, best of $COUNT)"
-CURATE_BENCH_JSONL="$WORK/corpus.jsonl" go test -run '^$' -bench '^Benchmark(Encode|Sink|SinkTokens)$' \
-	-benchtime 2x -count "$COUNT" ./tokenize/tokens | tee "$WORK/bench.txt" | grep '^Benchmark' || true
+echo "== 1. encoder vs encoder + tokens sink (one goroutine, best of $COUNT, runs interleaved)"
+go test -c -o "$WORK/tokens.test" ./tokenize/tokens
+: >"$WORK/bench.txt"
+for _ in $(seq "$COUNT"); do
+	for b in Encode Sink SinkTokens; do
+		(cd tokenize/tokens && CURATE_BENCH_JSONL="$WORK/corpus.jsonl" "$WORK/tokens.test" -test.run '^$' \
+			-test.bench "^Benchmark$b\$" -test.benchtime 2x) | grep '^Benchmark' | tee -a "$WORK/bench.txt"
+	done
+done
 awk '/^Benchmark/ { n = $1; sub(/-[0-9]+$/, "", n); v = $3 + 0; if (!(n in best) || v < best[n]) best[n] = v }
 END {
 	e = best["BenchmarkEncode"]; s = best["BenchmarkSink"]; t = best["BenchmarkSinkTokens"]
