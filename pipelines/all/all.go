@@ -6,6 +6,7 @@ import (
 	_ "github.com/curatehq/curate/curriculum"           // curriculum.order, curriculum.readability
 	_ "github.com/curatehq/curate/dedup"                // dedup.exact, dedup.minhash, dedup.paragraph, dedup.decontaminate
 	_ "github.com/curatehq/curate/ingest"               // sources jsonl, parquet, text; sinks jsonl, parquet
+	_ "github.com/curatehq/curate/ingest/warc"          // the warc source
 	_ "github.com/curatehq/curate/mixer"                // mixer.weights
 	_ "github.com/curatehq/curate/pipelines/storage"    // local files
 	_ "github.com/curatehq/curate/pipelines/storage/s3" // s3:// paths
