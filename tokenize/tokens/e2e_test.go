@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/curatehq/curate/pipelines"
 	"github.com/curatehq/curate/pipelines/storage"
+	_ "github.com/curatehq/curate/tokenize" // tokenize.encode
 	"github.com/curatehq/curate/tokenize/store"
 )
 
@@ -114,6 +116,41 @@ sinks:
 			first = m
 		} else if string(m) != string(first) {
 			t.Fatalf("workers=%d: manifest differs from workers=1", workers)
+		}
+	}
+}
+
+// TestPipelineWithEncodeStage checks that the sink stores tokenize.encode's
+// ids exactly as it stores its own encoding: the two pipelines write
+// byte-identical stores.
+func TestPipelineWithEncodeStage(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "in.txt"), []byte(strings.Join(corpusTexts(t, 200), "\n\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name, stages string) map[string][]byte {
+		file := filepath.Join(dir, name+".yaml")
+		os.WriteFile(file, []byte("sources:\n  - testparagraphs: {path: in.txt}\n"+stages+
+			"sinks:\n  - tokens: {path: "+name+", shard_tokens: 4000, val_fraction: 0.05}\n"), 0o644)
+		p, err := pipelines.LoadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		if _, err := pipelines.Run(context.Background(), p, pipelines.Options{Workers: 2, Alloc: mem, TempDir: dir}); err != nil {
+			t.Fatal(err)
+		}
+		mem.AssertSize(t, 0)
+		return readTree(t, filepath.Join(dir, name))
+	}
+	plain := run("plain", "")
+	encoded := run("encoded", "stages:\n  - tokenize.encode: {tokenizer: gpt2}\n")
+	if len(plain) != len(encoded) || len(plain) < 6 {
+		t.Fatalf("%d files vs %d", len(plain), len(encoded))
+	}
+	for name, b := range plain {
+		if !bytes.Equal(encoded[name], b) {
+			t.Errorf("%s differs with tokenize.encode", name)
 		}
 	}
 }

@@ -75,6 +75,9 @@ func New(p pipelines.Params, env *pipelines.Env) (pipelines.Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
+	if _, err := store.ResolveDType(store.DType(p.String("dtype")), tok.VocabSize()); err != nil {
+		return nil, fmt.Errorf("tokens: tokenizer %s: %w", tok.Name(), err)
+	}
 	tj, err := tokenizerJSON(ctx, tok, name)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: saving tokenizer %s: %w", tok.Name(), err)
