@@ -5,7 +5,10 @@
 //
 // # Formula
 //
-// Eight sub-scores, each clamped to 0..1, are averaged with weights:
+// Eight sub-scores s, each clamped to 0..1, are combined by a weighted
+// geometric mean of 0.05+0.95·s (rescaled back to 0..1), so that one very
+// bad property (no sentences, heavy repetition) pulls the score down
+// however good the others are:
 //
 //	length      w=1  log10(words/10)/2: 10 words -> 0, 1000 words -> 1
 //	word length w=1  1 for a mean of 3.5..7 characters, falling linearly to 0 at 2 and 12
@@ -16,8 +19,8 @@
 //	repetition  w=2  1 - worst Gopher repetition fraction / (2 x its threshold)
 //	symbols     w=0.5 1 - ('#' + ellipses per word) / 0.2
 //
-// A document at every Gopher and FineWeb threshold scores about 0.5; clean,
-// long prose scores above 0.85; lists, boilerplate and spam score low.
+// Clean, long prose scores above 0.8; navigation menus, keyword spam and
+// symbol soup score below 0.3.
 // Languages without a stop-word list get the stop-word sub-score 0.5.
 package quality
 
@@ -100,10 +103,10 @@ func (s *Scorer) Score(text, lang string) float64 {
 	}
 	var sum, wsum float64
 	for _, x := range subs {
-		sum += x.w * x.v
+		sum += x.w * math.Log(0.05+0.95*x.v)
 		wsum += x.w
 	}
-	return math.Round(sum/wsum*1e6) / 1e6
+	return math.Round(clamp((math.Exp(sum/wsum)-0.05)/0.95)*1e6) / 1e6
 }
 
 func wordLength(m float64) float64 {
