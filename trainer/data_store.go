@@ -1,24 +1,26 @@
 package trainer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/curatehq/curate/tokenize/store"
 )
 
 // OpenData opens cfg's training store and its validation tokens: val_data
 // when set, else the store's val/ folder when it holds a store, else the
-// last 10% of the training tokens (which training then never sees). The
-// returned func closes the stores.
+// last 10% of the training tokens (which training then never sees). Remote
+// (s3://) stores are copied to a local cache first (CURATE_CACHE, else the
+// user cache folder). The returned func closes the stores.
 func OpenData(cfg *Config) (Data, func(), error) {
-	if strings.Contains(cfg.Data, "://") {
-		return Data{}, nil, fmt.Errorf("data: %s: remote stores are not supported by the trainer yet; copy the store to a local folder", cfg.Data)
+	dataDir, valDir, err := localStores(context.Background(), cfg)
+	if err != nil {
+		return Data{}, nil, err
 	}
-	tr, err := store.Open(cfg.Data)
+	tr, err := store.Open(dataDir)
 	if err != nil {
 		return Data{}, nil, fmt.Errorf("data: %w", err)
 	}
@@ -30,9 +32,8 @@ func OpenData(cfg *Config) (Data, func(), error) {
 			c()
 		}
 	}
-	valDir := cfg.ValData
-	if valDir == "" {
-		def := filepath.Join(cfg.Data, "val")
+	if valDir == "" && !isRemote(cfg.Data) {
+		def := filepath.Join(dataDir, "val")
 		if _, err := os.Stat(filepath.Join(def, "manifest.json")); err == nil {
 			valDir = def
 		} else if !errors.Is(err, os.ErrNotExist) {
