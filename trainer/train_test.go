@@ -202,3 +202,19 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 type progressFunc func(string)
 
 func (f progressFunc) Write(b []byte) (int, error) { f(string(b)); return len(b), nil }
+
+// TestThreadsDoNotChangeTheCurve: the same config with 1 and 3 threads
+// gives the same losses, bit for bit.
+func TestThreadsDoNotChangeTheCurve(t *testing.T) {
+	d := killTestData(t)
+	run := func(threads string) []float64 {
+		cfg := testConfig(t, "model: {context: 64, layers: 2, heads: 4, kv_heads: 2, dim: 64}\ntrain: {batch_size: 4, steps: 4, eval_batches: 2, threads: "+threads+"}\n")
+		if _, err := RunOn(context.Background(), cfg, d, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		return curve(t, cfg.Out)
+	}
+	if a, b := run("1"), run("3"); !slices.Equal(a, b) {
+		t.Fatalf("1 thread:  %v\n3 threads: %v", a, b)
+	}
+}

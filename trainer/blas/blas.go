@@ -3,9 +3,10 @@
 // blocked pure-Go kernel when the library is absent or CURATE_BLAS=go.
 //
 // Both kernels are single-threaded; Kernel adds the parallelism itself by
-// splitting the rows of the result across goroutines. OpenBLAS is pinned to
-// one thread per call so its worker threads never spin against the Go
-// scheduler, and the result of one element never depends on the split.
+// splitting the rows of the result into fixed blocks shared by goroutines.
+// OpenBLAS is pinned to one thread per call so its worker threads never spin
+// against the Go scheduler, and since the blocks do not depend on the number
+// of workers, neither does any result.
 package blas
 
 import (
@@ -13,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // serialGemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices
@@ -79,34 +81,49 @@ func (k *Kernel) Workers() int { return k.workers }
 // costs more than it saves.
 const minParallelWork = 1 << 17
 
+// splitRows is the row-block size of a split product. Blocks do not depend on
+// the worker count, so each element of C is computed by a call of the same
+// shape however many workers share the blocks: results are identical for
+// any worker count, with OpenBLAS too. A multiple of every micro-kernel's
+// row count.
+const splitRows = 64
+
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
 // op(X) is X or its transpose; op(A) is m×k, op(B) is k×n, C is m×n with row
 // strides lda, ldb, ldc. It panics on slices too short for the shapes, as a
 // slice index would.
 func (k *Kernel) Sgemm(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkShapes(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc)
-	parts := k.workers
-	if m*n*kk < minParallelWork || parts <= 1 || m < 2*4 {
+	blocks := (m + splitRows - 1) / splitRows
+	if m*n*kk < minParallelWork || blocks == 1 {
 		k.impl.sgemm(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	if parts > m/4 {
-		parts = m / 4
-	}
-	// Row blocks are multiples of 4 so every block takes the same micro-kernel
-	// path; a row's value never depends on the number of parts.
-	rows := (m/parts + 3) &^ 3
-	var wg sync.WaitGroup
-	for i0 := 0; i0 < m; i0 += rows {
-		i1 := min(i0+rows, m)
+	block := func(i int) {
+		i0 := i * splitRows
+		i1 := min(i0+splitRows, m)
 		aOff := i0 * lda
 		if transA {
 			aOff = i0
 		}
+		k.impl.sgemm(transA, transB, i1-i0, n, kk, alpha, a[aOff:], lda, b, ldb, beta, c[i0*ldc:], ldc)
+	}
+	workers := min(k.workers, blocks)
+	if workers <= 1 {
+		for i := 0; i < blocks; i++ {
+			block(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k.impl.sgemm(transA, transB, i1-i0, n, kk, alpha, a[aOff:], lda, b, ldb, beta, c[i0*ldc:], ldc)
+			for i := int(next.Add(1) - 1); i < blocks; i = int(next.Add(1) - 1) {
+				block(i)
+			}
 		}()
 	}
 	wg.Wait()
