@@ -81,12 +81,16 @@ func (k *Kernel) Workers() int { return k.workers }
 // costs more than it saves.
 const minParallelWork = 1 << 17
 
-// splitRows is the row-block size of a split product. Blocks do not depend on
-// the worker count, so each element of C is computed by a call of the same
-// shape however many workers share the blocks: results are identical for
-// any worker count, with OpenBLAS too. A multiple of every micro-kernel's
-// row count.
-const splitRows = 64
+// blockRows is the row-block size of a split product of m rows: about
+// maxBlocks blocks of a multiple of 64 rows (a multiple of every
+// micro-kernel's row count), at least 64. Blocks depend on the shape only,
+// never on the worker count, so each element of C is computed by a call of
+// the same shape however many workers share the blocks: results are
+// identical for any worker count, with OpenBLAS too.
+func blockRows(m int) int {
+	const maxBlocks = 16
+	return max(64, ((m+maxBlocks-1)/maxBlocks+63)&^63)
+}
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
 // op(X) is X or its transpose; op(A) is m×k, op(B) is k×n, C is m×n with row
@@ -94,14 +98,15 @@ const splitRows = 64
 // slice index would.
 func (k *Kernel) Sgemm(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkShapes(transA, transB, m, n, kk, a, lda, b, ldb, c, ldc)
-	blocks := (m + splitRows - 1) / splitRows
+	rows := blockRows(m)
+	blocks := (m + rows - 1) / rows
 	if m*n*kk < minParallelWork || blocks == 1 {
 		k.impl.sgemm(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	block := func(i int) {
-		i0 := i * splitRows
-		i1 := min(i0+splitRows, m)
+		i0 := i * rows
+		i1 := min(i0+rows, m)
 		aOff := i0 * lda
 		if transA {
 			aOff = i0

@@ -118,3 +118,38 @@ func TestBadBatches(t *testing.T) {
 		t.Error("kv_heads 2 of 3 heads accepted")
 	}
 }
+
+// TestLargeVocab runs a GPT-2-sized vocabulary, whose logits are computed in
+// row chunks: at initialisation the loss is close to ln(vocab).
+func TestLargeVocab(t *testing.T) {
+	k, err := blas.New(blas.Auto, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Vocab: 50257, Context: 64, Layers: 1, Heads: 2, Dim: 32, TieEmbeddings: true}
+	m, err := New(cfg, k, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Init(1)
+	if rows := m.headRows(4 * 64); rows >= 4*64 {
+		t.Fatalf("head rows %d: the test should cover several chunks", rows)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	tokens, targets := make([]int32, 4*64), make([]int32, 4*64)
+	for i := range tokens {
+		tokens[i], targets[i] = int32(r.IntN(50257)), int32(r.IntN(50257))
+	}
+	m.ZeroGrad()
+	loss, err := m.TrainStep(tokens, targets, 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := math.Log(50257); math.Abs(loss-want) > 0.05 {
+		t.Fatalf("initial loss %.3f, want about %.3f", loss, want)
+	}
+	eval, _ := m.Eval(tokens, targets, 4)
+	if math.Abs(eval-loss) > 1e-6 {
+		t.Fatalf("eval %v and train %v losses differ on the same batch", eval, loss)
+	}
+}
