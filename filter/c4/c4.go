@@ -346,11 +346,14 @@ func containsAny(b []byte, phrases []string) bool {
 type Stage struct {
 	Rules *Rules
 	env   *pipelines.Env
+	// annotate (annotate_only) makes Process always return the text and
+	// changes, so that every batch gets the changes column.
+	annotate bool
 }
 
 // New builds the stage from its parameters.
 func New(p pipelines.Params, env *pipelines.Env) *Stage {
-	return &Stage{env: env, Rules: &Rules{
+	return &Stage{env: env, annotate: p.Bool("annotate_only"), Rules: &Rules{
 		NoTerminalPunct: p.Bool("filter_no_terminal_punct"),
 		MinWordsPerLine: p.Int("min_words_per_line"),
 		MaxWordLength:   p.Int("max_word_length"),
@@ -400,7 +403,7 @@ func (s *Stage) Process(ctx context.Context, rec arrow.Record) (*pipelines.Resul
 		}
 		tb.Append(o.Text)
 	}
-	if changed {
+	if changed || s.annotate {
 		res.Text = tb.NewArray()
 	} else {
 		res.Changes = nil

@@ -267,11 +267,14 @@ func (w *writer) end() {
 type Stage struct {
 	Options Options
 	env     *pipelines.Env
+	// annotate (annotate_only) makes Process always return the text and
+	// changes, so that every batch gets the changes column.
+	annotate bool
 }
 
 // New builds the stage from its parameters.
 func New(p pipelines.Params, env *pipelines.Env) *Stage {
-	return &Stage{env: env, Options: Options{
+	return &Stage{env: env, annotate: p.Bool("annotate_only"), Options: Options{
 		Mojibake: p.Bool("mojibake"), Control: p.Bool("control"), ZeroWidth: p.Bool("zero_width"),
 		LineEndings: p.Bool("line_endings"), Whitespace: p.Bool("whitespace"), NFC: p.Bool("nfc"),
 	}}
@@ -320,7 +323,7 @@ func (s *Stage) Process(ctx context.Context, rec arrow.Record) (*pipelines.Resul
 		"line_endings": int64(total.LineEndings), "whitespace": int64(total.Whitespace),
 		"nfc": int64(total.NFC),
 	}}
-	if changed {
+	if changed || s.annotate {
 		res.Text = tb.NewArray()
 		res.Changes = changes
 	}

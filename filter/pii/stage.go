@@ -56,6 +56,9 @@ type Stage struct {
 	Detector *Detector
 	Drop     bool
 	env      *pipelines.Env
+	// annotate (annotate_only) makes Process always return the text and
+	// changes, so that every batch gets the changes column.
+	annotate bool
 }
 
 // New builds the stage from its parameters.
@@ -71,7 +74,8 @@ func New(p pipelines.Params, env *pipelines.Env) (*Stage, error) {
 	if len(kinds) == 0 {
 		return nil, fmt.Errorf("%s: kinds: give at least one of email, ip, phone, card", Spec.Name)
 	}
-	return &Stage{Detector: NewDetector(kinds...), Drop: p.String("action") == "drop", env: env}, nil
+	return &Stage{Detector: NewDetector(kinds...), Drop: p.String("action") == "drop", env: env,
+		annotate: p.Bool("annotate_only")}, nil
 }
 
 var matchPool = sync.Pool{New: func() any { m := make([]Match, 0, 16); return &m }}
@@ -132,7 +136,7 @@ func (s *Stage) Process(ctx context.Context, rec arrow.Record) (*pipelines.Resul
 		res.Stats[Kind(k).String()] = int64(c)
 	}
 	res.Drop = drop
-	if changed {
+	if changed || (s.annotate && !s.Drop) {
 		res.Text = tb.NewArray()
 		res.Changes = changes
 	}
