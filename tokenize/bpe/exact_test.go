@@ -49,13 +49,24 @@ func refIDs(t testing.TB, c ref.Codec, text string) []int32 {
 	return out
 }
 
-// tiktokenGoDiverges reports whether text has a run of white space where
-// tiktoken-go's cl100k_base split differs from tiktoken's: tiktoken-go
-// keeps the older pattern (\s*[\r\n]+ and no \s++$) and its generated
-// matcher backtracks \s* to the first newline of the run, not the last.
-// curate follows tiktoken; such runs are checked piece by piece in
-// TestCL100KWhitespaceRuns instead.
-func tiktokenGoDiverges(text string) bool {
+// refDiverges reports whether text is where tiktoken-go's output differs
+// from tiktoken's, because of two faults of its generated regexp2 matchers
+// (both checked against tiktoken itself, see TestTiktokenGoFaults):
+//
+//   - DEL (U+007F) is missing from the ASCII bitmap of [^\s\p{L}\p{N}],
+//     so tiktoken-go drops it from the output (tiktoken: token 221);
+//   - for cl100k_base it keeps the older pattern (\s*[\r\n]+, no \s++$)
+//     and backtracks \s* to the first newline of a run of white space, not
+//     the last.
+//
+// curate follows tiktoken.
+func refDiverges(name, text string) bool {
+	if strings.IndexByte(text, 0x7f) >= 0 {
+		return true
+	}
+	if name != "cl100k_base" {
+		return false
+	}
 	for i := 0; i < len(text); {
 		k, w := classAt(text, i)
 		if k != space {
@@ -102,7 +113,7 @@ func TestExactTricky(t *testing.T) {
 	}{{"gpt2", ref.R50kBase}, {"cl100k_base", ref.Cl100kBase}} {
 		tok, c := mustLoad(t, tc.name), refCodec(t, tc.enc)
 		for _, text := range trickyTexts {
-			if tc.name == "cl100k_base" && tiktokenGoDiverges(text) {
+			if refDiverges(tc.name, text) {
 				continue
 			}
 			got, want := tok.Encode(nil, text), refIDs(t, c, text)
@@ -115,6 +126,27 @@ func TestExactTricky(t *testing.T) {
 			if n := tok.Count(text); n != len(want) {
 				t.Errorf("%s: Count(%q) = %d, want %d", tc.name, truncate(text, 60), n, len(want))
 			}
+		}
+	}
+}
+
+// TestTiktokenGoFaults pins the ids where tiktoken-go is wrong to what
+// tiktoken (the Rust original, through its WASM build) returns.
+func TestTiktokenGoFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       []int32
+	}{
+		{"gpt2", "\x7f", []int32{221}},
+		{"gpt2", "a\x7fb \x7f\x7f!", []int32{64, 221, 65, 220, 221, 221, 0}},
+		{"cl100k_base", "a\x7fb \x7f\x7f!", []int32{64, 221, 65, 220, 221, 221, 0}},
+		{"cl100k_base", "a\n \nb", []int32{64, 27907, 65}},
+		{"cl100k_base", "a \n\n \n  b", []int32{64, 4815, 720, 220, 293}},
+		{"cl100k_base", "x\r\n\t\r\ny", []int32{87, 50718, 88}},
+		{"cl100k_base", "hello  \n world", []int32{15339, 2355, 1917}},
+	} {
+		if got := mustLoad(t, tc.name).Encode(nil, tc.text); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Encode(%q) = %v, want %v", tc.name, tc.text, got, tc.want)
 		}
 	}
 }
@@ -196,7 +228,7 @@ func TestExactSharedData(t *testing.T) {
 				docs = append(docs, strings.Join(lines[i:min(i+5, len(lines))], "\n"))
 			}
 			for _, d := range docs {
-				if tc.name == "cl100k_base" && tiktokenGoDiverges(d) {
+				if refDiverges(tc.name, d) {
 					continue
 				}
 				got, want := tok.Encode(nil, d), refIDs(t, c, d)
@@ -251,7 +283,7 @@ func TestExactRandom(t *testing.T) {
 		tok, c := mustLoad(t, tc.name), refCodec(t, tc.enc)
 		for i := 0; i < n; i++ {
 			text := randomText(r, r.IntN(200))
-			if tc.name == "cl100k_base" && tiktokenGoDiverges(text) {
+			if refDiverges(tc.name, text) {
 				continue
 			}
 			got, want := tok.Encode(nil, text), refIDs(t, c, text)
@@ -271,12 +303,15 @@ func FuzzEncodeGPT2(f *testing.F) {
 		if !utf8.ValidString(text) {
 			return
 		}
-		got, want := tok.Encode(nil, text), refIDs(t, c, text)
-		if !slices.Equal(got, want) {
-			t.Fatalf("Encode(%q)\n got %v\nwant %v", text, got, want)
-		}
+		got := tok.Encode(nil, text)
 		if d := tok.Decode(got); d != text {
 			t.Fatalf("Decode(Encode(%q)) = %q", text, d)
+		}
+		if refDiverges("gpt2", text) {
+			return
+		}
+		if want := refIDs(t, c, text); !slices.Equal(got, want) {
+			t.Fatalf("Encode(%q)\n got %v\nwant %v", text, got, want)
 		}
 	})
 }
@@ -294,7 +329,7 @@ func FuzzEncodeCL100K(f *testing.F) {
 		if d := tok.Decode(got); d != text {
 			t.Fatalf("Decode(Encode(%q)) = %q", text, d)
 		}
-		if tiktokenGoDiverges(text) {
+		if refDiverges("cl100k_base", text) {
 			return
 		}
 		if want := refIDs(t, c, text); !slices.Equal(got, want) {

@@ -182,7 +182,7 @@ func FromHFJSON(data []byte) (*Tokenizer, error) {
 			maxID = id
 		}
 	}
-	if maxID >= 1<<24 {
+	if maxID >= maxVocab {
 		return nil, fmt.Errorf("vocab id %d is too large", maxID)
 	}
 	tokens := make([]string, maxID+1)

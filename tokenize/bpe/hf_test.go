@@ -116,6 +116,7 @@ func TestFromHFJSONErrors(t *testing.T) {
 		{"bad merge", strings.Replace(good, `["a b"]`, `["a b c"]`, 1), "merge"},
 		{"unknown merge", strings.Replace(good, `["a b"]`, `["x y"]`, 1), "missing from the vocab"},
 		{"not byte level", strings.Replace(good, `"ab":0`, `"ab":0,"日本":300`, 1), "byte-level"},
+		{"huge special id", strings.Replace(good, `"id": 6,`, `"id": 600000000,`, 1), "outside"},
 		{"duplicate id", strings.Replace(good, `"ab":0`, `"ab":0,"ba":0`, 1), "id 0"},
 		{"no bytes", strings.ReplaceAll(strings.ReplaceAll(tinyHF, "VOCAB", `{"a":0,"b":1,"ab":2}`), "MERGES", `["a b"]`), "byte 0x00"},
 		{"null pre", strings.Replace(good, `"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}`, `"pre_tokenizer": null`, 1), "pre_tokenizer"},

@@ -176,8 +176,8 @@ func (t *Tokenizer) finish(tokens []string, specials map[string]int32) error {
 	t.specials = map[string]int32{}
 	t.eot = -1
 	for s, id := range specials {
-		if id < 0 {
-			return fmt.Errorf("special token %q has negative id %d", s, id)
+		if id < 0 || id >= maxVocab {
+			return fmt.Errorf("special token %q has id %d, outside 0..%d", s, id, maxVocab-1)
 		}
 		if id > t.maxID {
 			t.maxID = id
@@ -208,6 +208,10 @@ func (t *Tokenizer) finish(tokens []string, specials map[string]int32) error {
 	}
 	return nil
 }
+
+// maxVocab bounds ids, so that a corrupt file cannot make Load allocate
+// gigabytes.
+const maxVocab = 1 << 24
 
 // eotNames are the end-of-text tokens of well-known tokenizers, in the
 // order they are looked for.
