@@ -2,6 +2,7 @@ package bpe
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -336,4 +337,29 @@ func FuzzEncodeCL100K(f *testing.F) {
 			t.Fatalf("Encode(%q)\n got %v\nwant %v", text, got, want)
 		}
 	})
+}
+
+// TestTiktokenGolden compares with ids from tiktoken itself, written by
+// testdata/tiktoken_golden.js, including the texts where tiktoken-go is
+// wrong.
+func TestTiktokenGolden(t *testing.T) {
+	data, err := os.ReadFile("testdata/tiktoken_golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var golden struct {
+		Texts []string
+		IDs   map[string][][]int32
+	}
+	if err := json.Unmarshal(data, &golden); err != nil {
+		t.Fatal(err)
+	}
+	for name, ids := range golden.IDs {
+		tok := mustLoad(t, name)
+		for i, text := range golden.Texts {
+			if got := tok.Encode(nil, text); !slices.Equal(got, ids[i]) {
+				t.Errorf("%s: Encode(%q)\n got %v\nwant %v", name, text, got, ids[i])
+			}
+		}
+	}
 }
