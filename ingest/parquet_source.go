@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,6 +212,23 @@ func (s *parquetSource) open(ctx context.Context, in *inputFile) error {
 // openParquet opens a Parquet file, turning a panic of the decoder on a
 // hostile footer into an error.
 func openParquet(f storage.File) (pf *parquet.File, err error) {
+	// parquet-go allocates the footer length the file claims before reading
+	// it; check it against the file's size so that a corrupt length cannot
+	// ask for gigabytes.
+	size := f.Size()
+	if size < 12 {
+		return nil, fmt.Errorf("%d bytes is too short", size)
+	}
+	var tail [8]byte
+	if _, err := f.ReadAt(tail[:], size-8); err != nil {
+		return nil, fmt.Errorf("reading footer: %w", err)
+	}
+	if string(tail[4:]) != "PAR1" {
+		return nil, fmt.Errorf("no PAR1 magic at the end (%q)", tail[4:])
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+		return nil, fmt.Errorf("footer length %d exceeds the file (%d bytes)", n, size)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			pf, err = nil, fmt.Errorf("corrupt footer: %v", r)

@@ -1,0 +1,127 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/curatehq/curate/pipelines"
+	"github.com/curatehq/curate/pipelines/pipelinetest"
+)
+
+// benchCorpus writes about mb megabytes of JSONL documents made of
+// 40-line blocks of the shared text corpora and returns its path.
+func benchCorpus(b *testing.B, mb int) string {
+	b.Helper()
+	data := pipelinetest.SharedData(b)
+	var files []string
+	filepath.WalkDir(filepath.Join(data, "text"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".txt") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	var docs []string
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ls := strings.Split(strings.ToValidUTF8(string(raw), "\uFFFD"), "\n")
+		for i := 0; i < len(ls); i += 40 {
+			docs = append(docs, strings.Join(ls[i:min(len(ls), i+40)], "\n"))
+		}
+	}
+	var out []byte
+	for n := 0; len(out) < mb<<20; n++ {
+		line, _ := json.Marshal(map[string]string{"id": "doc-" + strings.Repeat("x", n%7), "text": docs[n%len(docs)]})
+		out = append(append(out, line...), '\n')
+	}
+	path := filepath.Join(b.TempDir(), "corpus.jsonl")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+func benchRead(b *testing.B, workers int) {
+	path := benchCorpus(b, 16)
+	st, _ := os.Stat(path)
+	b.SetBytes(st.Size())
+	b.ResetTimer()
+	for range b.N {
+		env := pipelines.TestEnv(memory.NewGoAllocator(), "")
+		env.Workers = workers
+		src := newSource(b, "jsonl", env, map[string]any{"path": path})
+		for {
+			rec, err := src.Next(context.Background())
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			rec.Release()
+		}
+		src.Close()
+	}
+}
+
+// BenchmarkJSONLRead measures the jsonl source: file to Arrow batches.
+func BenchmarkJSONLRead(b *testing.B) {
+	b.Run("workers=1", func(b *testing.B) { benchRead(b, 1) })
+	b.Run("workers=2", func(b *testing.B) { benchRead(b, 2) })
+}
+
+// BenchmarkJSONLWrite measures the jsonl sink: Arrow batches to shards.
+func BenchmarkJSONLWrite(b *testing.B) {
+	path := benchCorpus(b, 16)
+	env := pipelines.TestEnv(memory.NewGoAllocator(), "")
+	src := newSource(b, "jsonl", env, map[string]any{"path": path})
+	var recs []arrow.Record
+	var bytes int64
+	for {
+		rec, err := src.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes += textBytes(rec)
+		recs = append(recs, rec)
+	}
+	src.Close()
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for _, workers := range []int{1, 2} {
+		b.Run("workers="+string(rune('0'+workers)), func(b *testing.B) {
+			b.SetBytes(bytes)
+			for range b.N {
+				env := pipelines.TestEnv(memory.NewGoAllocator(), b.TempDir())
+				env.Workers = workers
+				sink := newSink(b, "jsonl", env, map[string]any{"path": "out"})
+				for _, rec := range recs {
+					if err := sink.Write(context.Background(), rec); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := sink.Close(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
