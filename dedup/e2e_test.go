@@ -149,9 +149,9 @@ func TestPipelineYAML(t *testing.T) {
 	base := words(5, 300)
 	docs := []string{
 		base,
-		strings.ToUpper(base),  // exact dup after normalization
-		mutate(base, 100),      // near dup
-		words(6, 300),          // distinct
+		strings.ToUpper(base), // exact dup after normalization
+		mutate(base, 100),     // near dup
+		words(6, 300),         // distinct
 		"Menu\n\n" + words(7, 50) + "\n\nFooter text here",
 		"Menu\n\n" + words(8, 50) + "\n\nFooter text here",
 		"Menu\n\n" + words(9, 50) + "\n\nFooter text here",

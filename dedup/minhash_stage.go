@@ -40,6 +40,8 @@ var minhashSpec = pipelines.Spec{
 		{Name: "threshold", Type: pipelines.Float, Default: 0.8, Min: pipelines.Bound(0), Max: pipelines.Bound(1),
 			Doc: "Jaccard similarity (estimated from signatures) at which a document is a near-duplicate"},
 		{Name: "seed", Type: pipelines.Int, Default: 1, Min: pipelines.Bound(0), Doc: "seed of the permutations"},
+		{Name: "signature", Type: pipelines.String, Default: "one_permutation", Enum: []string{"one_permutation", "classic"},
+			Doc: "one_permutation: one hash per shingle into permutations bins, densified (fast); classic: permutations independent hash functions"},
 		{Name: "index", Type: pipelines.String, Default: "",
 			Doc: "incremental index file (local or s3://): loaded at start when present, saved at the end"},
 	},
@@ -84,7 +86,11 @@ func NewMinHash(p pipelines.Params, env *pipelines.Env) (*MinHash, error) {
 	if bands <= 0 || perms%bands != 0 {
 		return nil, fmt.Errorf("dedup.minhash: bands (%d) must divide permutations (%d)", bands, perms)
 	}
-	h, err := minhash.New(p.Int("ngram"), perms, uint64(p.Int("seed")))
+	scheme := minhash.OnePermutation
+	if p.String("signature") == "classic" {
+		scheme = minhash.Classic
+	}
+	h, err := minhash.NewScheme(p.Int("ngram"), perms, uint64(p.Int("seed")), scheme)
 	if err != nil {
 		return nil, fmt.Errorf("dedup.minhash: %w", err)
 	}
@@ -213,7 +219,7 @@ type minhashHeader struct {
 }
 
 func (m *MinHash) header() minhashHeader {
-	return minhashHeader{Perms: m.perms, NGram: m.ngram, Seed: m.seed, Hash: "xxh3-mul-b8"}
+	return minhashHeader{Perms: m.perms, NGram: m.ngram, Seed: m.seed, Hash: "xxh3-b8-" + m.hasher.Scheme().String()}
 }
 
 // Snapshot writes every indexed document (signature and id) to w: the same
@@ -273,8 +279,8 @@ func (m *MinHash) read(r io.Reader, name string) error {
 		return fmt.Errorf("dedup.minhash: %s: bad header: %w", name, err)
 	}
 	if want := m.header(); h != want {
-		return fmt.Errorf("dedup.minhash: %s was built with permutations=%d ngram=%d seed=%d (%s); this stage has permutations=%d ngram=%d seed=%d",
-			name, h.Perms, h.NGram, h.Seed, h.Hash, want.Perms, want.NGram, want.Seed)
+		return fmt.Errorf("dedup.minhash: %s was built with permutations=%d ngram=%d seed=%d signature=%s; this stage has permutations=%d ngram=%d seed=%d signature=%s",
+			name, h.Perms, h.NGram, h.Seed, h.Hash, want.Perms, want.NGram, want.Seed, want.Hash)
 	}
 	sig := make([]byte, m.perms)
 	var id []byte

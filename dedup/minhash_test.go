@@ -46,11 +46,20 @@ func TestMinHashQuality(t *testing.T) {
 	for i, d := range gen {
 		docs[i] = pipelinetest.Doc{ID: d.ID, Text: d.Text}
 	}
-	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	defer alloc.AssertSize(t, 0)
-	m := newMinHash(t, testEnv(t, alloc), nil)
-	out := streamDocs(t, m, alloc, docs, 256, 2)
-	finish(t, m)
+	for _, scheme := range []string{"one_permutation", "classic"} {
+		t.Run(scheme, func(t *testing.T) {
+			alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer alloc.AssertSize(t, 0)
+			m := newMinHash(t, testEnv(t, alloc), map[string]any{"signature": scheme})
+			out := streamDocs(t, m, alloc, docs, 256, 2)
+			finish(t, m)
+			checkQuality(t, gen, truth, out)
+		})
+	}
+}
+
+func checkQuality(t *testing.T, gen []neardup.Doc, truth []float64, out []outcome) {
+	t.Helper()
 	var high, highDropped, low, lowKept int
 	for i, o := range out {
 		switch {

@@ -2,11 +2,23 @@
 // text into hashed word (or character) n-grams, MinHash signatures over them,
 // their compact b-bit form and the Jaccard estimate between two signatures.
 //
-// The hot loop costs one 64-bit hash per token, a few multiplications to
-// combine n token hashes into one shingle hash, and one multiply-add and a
-// compare per permutation; nothing is allocated per shingle. A Hasher is
-// immutable after New and safe for concurrent use; the per-call scratch space
-// lives in a Scratch, which each worker owns.
+// Two signature schemes share the shingles:
+//
+//   - OnePermutation (the default): one-permutation hashing with optimal
+//     densification (Li, Owen and Zhang 2012; Shrivastava 2017). Each
+//     shingle hash is mixed once by a multiply-add, its high bits pick one of
+//     the k bins and the bin keeps its least value; bins left empty (texts
+//     with few shingles) borrow the value of a bin chosen by a fixed,
+//     text-independent hash sequence. Two texts agree on a bin with
+//     probability equal to their Jaccard similarity, as with k independent
+//     permutations, at a cost of O(1) per shingle instead of O(k).
+//   - Classic: k independent multiply-add permutations, each keeping its
+//     least value (k operations per shingle), as in most MinHash libraries.
+//
+// Either way a shingle costs one 64-bit hash per token and a few
+// multiplications to combine n token hashes; nothing is allocated per
+// shingle. A Hasher is immutable after New and safe for concurrent use; the
+// per-call scratch space lives in a Scratch, which each worker owns.
 package minhash
 
 import (
@@ -19,22 +31,46 @@ import (
 	"github.com/zeebo/xxh3"
 )
 
-// Hasher computes MinHash signatures with fixed parameters.
-type Hasher struct {
-	ngram int
-	a, b  []uint64 // per-permutation multiply-add constants (a odd)
+// Scheme selects how signatures are computed (see the package doc).
+type Scheme int
+
+// Signature schemes.
+const (
+	OnePermutation Scheme = iota
+	Classic
+)
+
+func (s Scheme) String() string {
+	if s == Classic {
+		return "classic"
+	}
+	return "one-permutation"
 }
 
-// New returns a Hasher for word n-grams of size ngram and perms permutations;
-// seed fixes the permutations, so equal seeds give comparable signatures.
+// Hasher computes MinHash signatures with fixed parameters.
+type Hasher struct {
+	ngram  int
+	scheme Scheme
+	seed   uint64
+	a, b   []uint64 // per-permutation multiply-add constants (a odd)
+}
+
+// New returns a Hasher for word n-grams of size ngram and signatures of
+// perms values with the one-permutation scheme; seed fixes the hashing, so
+// equal seeds give comparable signatures.
 func New(ngram, perms int, seed uint64) (*Hasher, error) {
+	return NewScheme(ngram, perms, seed, OnePermutation)
+}
+
+// NewScheme is New with a choice of scheme.
+func NewScheme(ngram, perms int, seed uint64, scheme Scheme) (*Hasher, error) {
 	if ngram < 1 {
 		return nil, fmt.Errorf("minhash: ngram %d must be at least 1", ngram)
 	}
 	if perms < 1 || perms > 4096 {
 		return nil, fmt.Errorf("minhash: permutations %d must be in 1..4096", perms)
 	}
-	h := &Hasher{ngram: ngram, a: make([]uint64, perms), b: make([]uint64, perms)}
+	h := &Hasher{ngram: ngram, scheme: scheme, seed: seed, a: make([]uint64, perms), b: make([]uint64, perms)}
 	s := seed
 	for i := range h.a {
 		h.a[i] = splitmix(&s) | 1
@@ -45,6 +81,9 @@ func New(ngram, perms int, seed uint64) (*Hasher, error) {
 
 // Perms returns the number of permutations (the signature length).
 func (h *Hasher) Perms() int { return len(h.a) }
+
+// Scheme returns the signature scheme.
+func (h *Hasher) Scheme() Scheme { return h.scheme }
 
 // NGram returns the shingle size in tokens.
 func (h *Hasher) NGram() int { return h.ngram }
@@ -68,9 +107,11 @@ func fmix(z uint64) uint64 {
 
 // Scratch is reusable working memory for one goroutine.
 type Scratch struct {
-	mins   []uint64
-	tokens []uint64
-	word   []byte
+	mins     []uint64
+	tokens   []uint64
+	shingles []uint64
+	orig     []uint64
+	buf      []byte
 }
 
 // Tokens splits text into lower-cased tokens and returns one 64-bit hash per
@@ -78,46 +119,94 @@ type Scratch struct {
 // runs of non-space characters, except that each character of a script
 // written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer,
 // Myanmar) is a token of its own, so n-grams over them are character n-grams.
+// A lower-case ASCII word, most words of most text, is hashed in place.
 func (s *Scratch) Tokens(text string) []uint64 {
 	toks := s.tokens[:0]
-	word := s.word[:0]
-	flush := func() {
-		if len(word) > 0 {
-			toks = append(toks, xxh3.Hash(word))
-			word = word[:0]
-		}
-	}
-	for i := 0; i < len(text); {
+	n := len(text)
+	for i := 0; i < n; {
 		c := text[i]
-		if c < utf8.RuneSelf {
-			i++
-			switch c {
-			case ' ', '\t', '\n', '\r', '\v', '\f':
-				flush()
-				continue
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(text[i:])
+			if unicode.IsSpace(r) {
+				i += size
+			} else {
+				i = s.word(text, i, &toks)
 			}
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			word = append(word, c)
 			continue
 		}
-		r, n := utf8.DecodeRuneInString(text[i:])
-		i += n
+		if asciiSpace[c] {
+			i++
+			continue
+		}
+		start, upper := i, false
+		for i < n {
+			c = text[i]
+			if c >= utf8.RuneSelf || asciiSpace[c] {
+				break
+			}
+			upper = upper || ('A' <= c && c <= 'Z')
+			i++
+		}
 		switch {
-		case unicode.IsSpace(r):
-			flush()
+		case i < n && c >= utf8.RuneSelf: // the word goes on past ASCII
+			i = s.word(text, start, &toks)
+		case upper:
+			w := s.buf[:0]
+			for j := start; j < i; j++ {
+				b := text[j]
+				if 'A' <= b && b <= 'Z' {
+					b += 'a' - 'A'
+				}
+				w = append(w, b)
+			}
+			s.buf = w
+			toks = append(toks, xxh3.Hash(w))
+		default:
+			toks = append(toks, xxh3.HashString(text[start:i]))
+		}
+	}
+	s.tokens = toks
+	return toks
+}
+
+var asciiSpace = [utf8.RuneSelf]bool{' ': true, '\t': true, '\n': true, '\r': true, '\v': true, '\f': true}
+
+// word tokenizes the run of non-space characters starting at text[i] rune by
+// rune, appending its tokens, and returns where it ended.
+func (s *Scratch) word(text string, i int, toks *[]uint64) int {
+	w := s.buf[:0]
+	flush := func() {
+		if len(w) > 0 {
+			*toks = append(*toks, xxh3.Hash(w))
+			w = w[:0]
+		}
+	}
+	for i < len(text) {
+		r, size := rune(text[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(text[i:])
+		}
+		if r < utf8.RuneSelf && asciiSpace[r] || r >= utf8.RuneSelf && unicode.IsSpace(r) {
+			break
+		}
+		i += size
+		switch {
+		case r < utf8.RuneSelf:
+			if 'A' <= r && r <= 'Z' {
+				r += 'a' - 'A'
+			}
+			w = append(w, byte(r))
 		case NoSpaceScript(r):
 			flush()
-			word = utf8.AppendRune(word, r)
+			w = utf8.AppendRune(w, r)
 			flush()
 		default:
-			word = utf8.AppendRune(word, unicode.ToLower(r))
+			w = utf8.AppendRune(w, unicode.ToLower(r))
 		}
 	}
 	flush()
-	s.tokens, s.word = toks, word
-	return toks
+	s.buf = w
+	return i
 }
 
 // NoSpaceScript reports whether r belongs to a script written without spaces
@@ -175,41 +264,92 @@ func (h *Hasher) Mins(s *Scratch, text string) []uint64 {
 		s.mins = make([]uint64, p)
 	}
 	mins := s.mins[:p]
-	for i := range mins {
-		mins[i] = math.MaxUint64
-	}
 	toks := s.Tokens(text)
-	a, b := h.a[:p], h.b[:p]
+	sh := s.shingles[:0]
 	n := h.ngram
 	if len(toks) < n {
-		update(mins, a, b, shingle(toks))
-		return mins
+		sh = append(sh, shingle(toks))
+	} else {
+		for i := 0; i+n <= len(toks); i++ {
+			sh = append(sh, shingle(toks[i:i+n]))
+		}
 	}
-	for i := 0; i+n <= len(toks); i++ {
-		update(mins, a, b, shingle(toks[i:i+n]))
+	s.shingles = sh
+	if h.scheme == Classic {
+		minima(mins, h.a[:p], h.b[:p], sh)
+	} else {
+		h.bins(s, mins, sh)
 	}
 	return mins
 }
 
-// update folds one shingle hash x into the minima: permutation i maps x to
-// a[i]*x + b[i] (mod 2^64), a bijection since a[i] is odd.
-func update(mins, a, b []uint64, x uint64) {
-	i := 0
-	for ; i+8 <= len(mins) && i+8 <= len(a) && i+8 <= len(b); i += 8 {
-		m := (*[8]uint64)(mins[i : i+8])
-		pa := (*[8]uint64)(a[i : i+8])
-		pb := (*[8]uint64)(b[i : i+8])
-		m[0] = min(m[0], pa[0]*x+pb[0])
-		m[1] = min(m[1], pa[1]*x+pb[1])
-		m[2] = min(m[2], pa[2]*x+pb[2])
-		m[3] = min(m[3], pa[3]*x+pb[3])
-		m[4] = min(m[4], pa[4]*x+pb[4])
-		m[5] = min(m[5], pa[5]*x+pb[5])
-		m[6] = min(m[6], pa[6]*x+pb[6])
-		m[7] = min(m[7], pa[7]*x+pb[7])
+const empty = math.MaxUint64
+
+// bins is one-permutation hashing: each shingle, mixed once, lands in one
+// of len(mins) bins, which keeps its least value; empty bins are then
+// filled by optimal densification.
+func (h *Hasher) bins(s *Scratch, mins, sh []uint64) {
+	k := uint64(len(mins))
+	for i := range mins {
+		mins[i] = empty
 	}
-	for ; i < len(mins) && i < len(a) && i < len(b); i++ {
-		mins[i] = min(mins[i], a[i]*x+b[i])
+	a, b := h.a[0], h.b[0]
+	for _, x := range sh {
+		y := a*x + b
+		bin := ((y >> 32) * k) >> 32
+		if y < mins[bin] {
+			mins[bin] = y
+		}
+	}
+	filled := 0
+	for _, m := range mins {
+		if m != empty {
+			filled++
+		}
+	}
+	if filled == len(mins) {
+		return
+	}
+	orig := append(s.orig[:0], mins...)
+	s.orig = orig
+	for i, m := range orig {
+		if m != empty {
+			continue
+		}
+		// The same sequence of candidate bins for every text: two texts
+		// that agree on the chosen bin agree on this one.
+		z := h.seed ^ uint64(i)*0x9E3779B97F4A7C15
+		for attempt := 0; ; attempt++ {
+			j := (fmix(z+uint64(attempt)) >> 32 * k) >> 32
+			if orig[j] != empty {
+				mins[i] = orig[j]
+				break
+			}
+		}
+	}
+}
+
+// minima sets mins[i] to the least a[i]*x+b[i] (mod 2^64) over the shingle
+// hashes x; a[i] is odd, so each map is a bijection (a permutation of the
+// hash space). The loop runs permutation by permutation over the shingles,
+// held in L1, with four independent running minima, so the inner loop is a
+// load, a multiply-add and a compare per shingle.
+func minima(mins, a, b, sh []uint64) {
+	for i := range mins {
+		ai, bi := a[i], b[i]
+		m0, m1, m2, m3 := uint64(math.MaxUint64), uint64(math.MaxUint64), uint64(math.MaxUint64), uint64(math.MaxUint64)
+		j := 0
+		for ; j+4 <= len(sh); j += 4 {
+			x := (*[4]uint64)(sh[j : j+4])
+			m0 = min(m0, ai*x[0]+bi)
+			m1 = min(m1, ai*x[1]+bi)
+			m2 = min(m2, ai*x[2]+bi)
+			m3 = min(m3, ai*x[3]+bi)
+		}
+		for ; j < len(sh); j++ {
+			m0 = min(m0, ai*sh[j]+bi)
+		}
+		mins[i] = min(m0, m1, m2, m3)
 	}
 }
 

@@ -1,11 +1,62 @@
 package minhash
 
 import (
+	"unicode"
+	"unicode/utf8"
+
 	"fmt"
+	"github.com/zeebo/xxh3"
 	"math"
 	"strings"
 	"testing"
 )
+
+// tokensReference is the plain rune-by-rune tokenizer that Scratch.Tokens
+// must agree with; it splits text into lower-cased tokens and returns one 64-bit hash per
+// token, reusing the scratch buffer (valid until the next call). Tokens are
+// runs of non-space characters, except that each character of a script
+// written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer,
+// Myanmar) is a token of its own, so n-grams over them are character n-grams.
+func tokensReference(text string) []uint64 {
+	var toks []uint64
+	var word []byte
+	flush := func() {
+		if len(word) > 0 {
+			toks = append(toks, xxh3.Hash(word))
+			word = word[:0]
+		}
+	}
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch c {
+			case ' ', '\t', '\n', '\r', '\v', '\f':
+				flush()
+				continue
+			}
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			word = append(word, c)
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(text[i:])
+		i += n
+		switch {
+		case unicode.IsSpace(r):
+			flush()
+		case NoSpaceScript(r):
+			flush()
+			word = utf8.AppendRune(word, r)
+			flush()
+		default:
+			word = utf8.AppendRune(word, unicode.ToLower(r))
+		}
+	}
+	flush()
+	return toks
+}
 
 func TestTokens(t *testing.T) {
 	cases := []struct {
@@ -66,19 +117,28 @@ func text(seed, n int) []string {
 // TestJaccardEstimate checks that the b-bit estimate is unbiased and has the
 // spread MinHash theory predicts, over pairs of known similarity.
 func TestJaccardEstimate(t *testing.T) {
-	h, err := New(5, 112, 1)
+	for _, tc := range []struct {
+		scheme Scheme
+		words  int
+	}{{OnePermutation, 1000}, {Classic, 1000}, {OnePermutation, 60}, {Classic, 60}} {
+		t.Run(fmt.Sprintf("%s/%d", tc.scheme, tc.words), func(t *testing.T) { testJaccard(t, tc.scheme, tc.words) })
+	}
+}
+
+func testJaccard(t *testing.T, scheme Scheme, words int) {
+	h, err := NewScheme(5, 112, 1, scheme)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var s Scratch
 	sa, sb := make([]byte, 112), make([]byte, 112)
-	for _, shift := range []int{0, 20, 60, 150, 300} {
+	for _, shift := range []int{0, words / 50, words / 16, words / 7, words / 3} {
 		var sumErr, sumSq float64
 		var exact float64
 		const trials = 40
 		for trial := 0; trial < trials; trial++ {
-			w := text(trial+1, 1000+shift)
-			a := strings.Join(w[:1000], " ")
+			w := text(trial+1, words+shift)
+			a := strings.Join(w[:words], " ")
 			b := strings.Join(w[shift:], " ")
 			exact = jaccard(a, b)
 			h.Signature(&s, a, sa)
@@ -128,6 +188,9 @@ func FuzzTokens(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		var s Scratch
 		toks := s.Tokens(text)
+		if want := tokensReference(text); fmt.Sprint(toks) != fmt.Sprint(want) {
+			t.Fatalf("Tokens(%q) = %v, reference %v", text, toks, want)
+		}
 		if len(toks) > len(text) {
 			t.Fatalf("%d tokens from %d bytes", len(toks), len(text))
 		}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# bench/dedup.sh: dedup.minhash against the minhash-ref peer, and the cost
+# of dedup.exact, side by side on the same machine and core count.
+#
+# Corpus: SIZE_MB (40) of JSONL built from ../shared/data/text by
+# dedupbench gen (originals plus near-duplicates: word edits at known rates,
+# boilerplate, truncation, exact copies).
+#
+#   minhash: whole run of `minhash-ref -workers W` (ekzhu/minhash-lsh, 112
+#            permutations, 14 bands, ngram 5, threshold 0.8) against a whole
+#            run of dedup.minhash with the same parameters. Goal: ours >= 3x.
+#   exact:   the same pipeline with and without dedup.exact.
+#            Goal: with >= 0.80 x the speed of without.
+#
+# Our side runs through `curate run` (jsonl source -> stage -> jsonl sink)
+# when the binary has the jsonl source and sink, else through dedupbench
+# run, which reads the JSONL, runs Process on W workers and Sequence in
+# order as the runner does, and writes the kept ids.
+# Each run is repeated REPEAT (3) times and the fastest wall time kept (the
+# machine is shared); CPU seconds (user+sys) are printed as well.
+#
+# Env: SIZE_MB (40), WORKERS (2), REPEAT (3), DATA (../shared/data),
+#      PEERS (/tmp/peers), WORK (temporary folder, removed unless given).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SIZE_MB=${SIZE_MB:-40}
+WORKERS=${WORKERS:-2}
+REPEAT=${REPEAT:-3}
+DATA=${DATA:-$ROOT/../shared/data}
+PEERS=${PEERS:-/tmp/peers}
+if [[ -z "${WORK:-}" ]]; then
+	WORK=$(mktemp -d /tmp/dedup-bench.XXXXXX)
+	trap 'rm -rf "$WORK"' EXIT
+fi
+cd "$ROOT"
+
+if [[ ! -x "$PEERS/minhash-ref" ]]; then
+	(cd "$DATA/../peers" && go build -o "$PEERS/" ./cmd/minhash-ref)
+fi
+go build -o "$WORK/dedupbench" ./dedup/internal/dedupbench
+go build -o "$WORK/curate" ./cmd/curate
+via=dedupbench
+stages=$("$WORK/curate" stages 2>/dev/null || true)
+if grep -qE "^  jsonl( |$)" <<<"$stages" && [[ $(grep -cE "^  jsonl( |$)" <<<"$stages") -ge 2 ]]; then
+	via=curate
+fi
+
+corpus="$WORK/corpus.jsonl"
+[[ -s "$corpus" ]] || "$WORK/dedupbench" gen -data "$DATA/text" -out "$corpus" -mb "$SIZE_MB"
+
+# best NAME CMD...: runs CMD REPEAT times; prints "wall cpu" of the fastest run
+best() {
+	local name=$1
+	shift
+	local bw="" bc=""
+	for ((i = 0; i < REPEAT; i++)); do
+		/usr/bin/time -f "%e %U %S" -o "$WORK/time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
+			{ cat "$WORK/$name.err" >&2; exit 1; }
+		read -r w u s <"$WORK/time"
+		c=$(awk -v u="$u" -v s="$s" 'BEGIN{print u+s}')
+		if [[ -z "$bw" ]] || awk -v a="$w" -v b="$bw" 'BEGIN{exit !(a<b)}'; then bw=$w bc=$c; fi
+	done
+	echo "$bw $bc"
+}
+
+# ours NAME STAGES: a whole run of our pipeline with STAGES (YAML list items)
+ours() {
+	local name=$1 stage=$2
+	if [[ $via == curate ]]; then
+		cat >"$WORK/$name.yaml" <<YAML
+sources:
+  - jsonl: {path: corpus.jsonl}
+stages:
+$( [[ -n "$stage" ]] && echo "  - dedup.$stage: {}" )
+sinks:
+  - jsonl: {path: out-$name}
+YAML
+		rm -rf "$WORK/out-$name"
+		best "$name" "$WORK/curate" run --workers "$WORKERS" --report "$WORK/$name.report.json" "$WORK/$name.yaml"
+	else
+		best "$name" "$WORK/dedupbench" run -in "$corpus" -stage "${stage:-none}" -workers "$WORKERS" -out "$WORK/$name.ids"
+	fi
+}
+
+echo "corpus: $(du -m "$corpus" | cut -f1) MB, $(wc -l <"$corpus") documents; workers $WORKERS; ours via $via; best of $REPEAT"
+read -r pw pc < <(best peer "$PEERS/minhash-ref" -in "$corpus" -out "$WORK/peer.ids" -workers "$WORKERS")
+echo "minhash-ref:    wall ${pw}s cpu ${pc}s  ($(cat "$WORK/peer.out"))"
+read -r mw mc < <(ours minhash minhash)
+echo "dedup.minhash:  wall ${mw}s cpu ${mc}s  ($(tail -1 "$WORK/minhash.out"))"
+awk -v pw="$pw" -v mw="$mw" -v pc="$pc" -v mc="$mc" 'BEGIN{
+	r = pw/mw; printf "minhash speed ratio (peer wall / ours wall): %.2fx (goal >= 3x): %s\n", r, (r >= 3 ? "PASS" : "FAIL");
+	printf "minhash cpu ratio (peer cpu / ours cpu): %.2fx\n", pc/mc }'
+
+read -r nw nc < <(ours none "")
+read -r ew ec < <(ours exact exact)
+echo "no dedup:       wall ${nw}s cpu ${nc}s"
+echo "dedup.exact:    wall ${ew}s cpu ${ec}s  ($(tail -1 "$WORK/exact.out"))"
+awk -v nw="$nw" -v ew="$ew" -v nc="$nc" -v ec="$ec" 'BEGIN{
+	r = nw/ew; printf "exact relative speed (without / with, wall): %.2f (goal >= 0.80): %s\n", r, (r >= 0.8 ? "PASS" : "FAIL");
+	printf "exact relative speed (cpu): %.2f\n", nc/ec }'
