@@ -2,6 +2,7 @@ package pipelines_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -139,6 +140,10 @@ func (f *firstSeen) Sequence(ctx context.Context, rec arrow.Record, res *pipelin
 	return nil
 }
 
+// Snapshot and Restore make firstSeen resumable.
+func (f *firstSeen) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encode(f.seen) }
+func (f *firstSeen) Restore(r io.Reader) error  { return json.NewDecoder(r).Decode(&f.seen) }
+
 type panicker struct{ on string }
 
 func (p panicker) Process(ctx context.Context, rec arrow.Record) (*pipelines.Result, error) {
@@ -218,6 +223,10 @@ func (m *memSink) Write(ctx context.Context, rec arrow.Record) error {
 }
 
 func (m *memSink) Commit(ctx context.Context) error { m.commits++; return nil }
+
+// Snapshot and Restore make memSink resumable: its rows so far.
+func (m *memSink) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encode(m.rows) }
+func (m *memSink) Restore(r io.Reader) error  { return json.NewDecoder(r).Decode(&m.rows) }
 func (m *memSink) Close(ctx context.Context) error  { m.closed = true; m.save(); return nil }
 func (m *memSink) Abort() error                     { m.aborted = true; m.save(); return nil }
 func (m *memSink) save() {

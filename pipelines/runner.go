@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/curatehq/curate/pipelines/storage"
 )
 
 // Options tune a run. The zero value is usable: one worker per core, no
@@ -47,6 +50,17 @@ type Options struct {
 	// BatchRows and BatchBytes bound the batches sources build.
 	BatchRows  int
 	BatchBytes int64
+	// StateDir holds the run journal ("" = DefaultStateDir); NoJournal
+	// turns journaling off.
+	StateDir  string
+	NoJournal bool
+	// Resume continues from the journal in StateDir; ForceRestart makes a
+	// resumed run whose pipeline or input changed start over instead of
+	// failing.
+	Resume, ForceRestart bool
+	// Stop, when closed, stops the run gracefully: a checkpoint barrier is
+	// placed after the input read so far, saved, and Run returns ErrStopped.
+	Stop <-chan struct{}
 }
 
 // DefaultCheckpointBytes is the input volume between checkpoint barriers.
@@ -54,8 +68,14 @@ const DefaultCheckpointBytes = 64 << 20
 
 // Checkpoint describes a checkpoint barrier as it reaches the sinks.
 type Checkpoint struct {
-	ID        int64 // 1, 2, ...
+	ID        int64 // 1, 2, ... (from the input position; gaps are possible)
 	Documents int64 // input documents read before the barrier
+	Bytes     int64 // input text bytes read before the barrier
+	Final     bool  // the barrier after the last input document
+	Stop      bool  // a graceful stop: the run ends after this barrier
+
+	snaps       map[int]string // stage index -> snapshot file
+	unresumable string         // why no journal can be written for it
 }
 
 // item is what flows through the pipeline's channels: a batch, or a
@@ -117,9 +137,14 @@ type run struct {
 
 	docsIn  atomic.Int64
 	docsOut atomic.Int64
+
+	journal  *journaler // nil when journaling is off
+	skipDocs int64      // input documents a resumed run skips
+	stopped  atomic.Bool
 }
 
 type stageRun struct {
+	idx          int
 	c            Component
 	stage        Stage
 	seq          Sequencer
@@ -166,7 +191,7 @@ func (r *run) build() (err error) {
 	}
 	for _, c := range r.p.Stages {
 		e, _ := lookup(KindStage, c.Name)
-		sr := &stageRun{c: c, dropped: map[string]int64{}, stats: map[string]int64{}}
+		sr := &stageRun{idx: len(r.stages), c: c, dropped: map[string]int64{}, stats: map[string]int64{}}
 		if e.spec.Filter {
 			sr.annotateOnly = c.Params.Bool("annotate_only")
 		}
@@ -193,6 +218,192 @@ func (r *run) build() (err error) {
 			return fmt.Errorf("%s: %w", where(c), err)
 		}
 		r.sinks = append(r.sinks, &sinkRun{c: c, sink: s})
+	}
+	return r.openJournal(context.Background())
+}
+
+// openJournal sets up the journal and, for a resumed run, restores every
+// component from it.
+func (r *run) openJournal(ctx context.Context) error {
+	if r.opts.NoJournal && !r.opts.Resume {
+		return nil
+	}
+	dir := r.opts.StateDir
+	if dir == "" {
+		dir = DefaultStateDir(r.p)
+	} else {
+		dir = (&Env{Dir: r.p.Dir}).Path(dir)
+	}
+	r.journal = &journaler{dir: dir, pipeline: pipelineHash(r.p), inputs: inputsHash(r.sources)}
+	if !r.opts.Resume {
+		return r.journal.clear(ctx)
+	}
+	j, err := loadJournal(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("resume: %w (nothing to resume: the last run finished or never reached a checkpoint; run without --resume)", err)
+	}
+	switch {
+	case j.Pipeline != r.journal.pipeline:
+		if r.opts.ForceRestart {
+			return r.journal.clear(ctx)
+		}
+		return fmt.Errorf("resume: %s changed since the interrupted run; its output would not match (use --force-restart to start over)", r.p.File)
+	case j.Inputs != r.journal.inputs:
+		if r.opts.ForceRestart {
+			return r.journal.clear(ctx)
+		}
+		return fmt.Errorf("resume: the input files changed since the interrupted run (use --force-restart to start over)")
+	}
+	for _, i := range sortedKeys(j.Stages) {
+		if i >= len(r.stages) {
+			return fmt.Errorf("resume: journal names stage %d of %d", i, len(r.stages))
+		}
+		sr := r.stages[i]
+		var comp any = sr.stage
+		if sr.barrier != nil {
+			comp = sr.barrier
+		}
+		c, ok := comp.(Checkpointer)
+		if !ok {
+			return fmt.Errorf("resume: %s keeps no checkpoint", where(sr.c))
+		}
+		if err := restoreSnapshot(ctx, storage.Join(dir, j.Stages[i]), c); err != nil {
+			return fmt.Errorf("resume: %s: %w", where(sr.c), err)
+		}
+	}
+	for _, i := range sortedKeys(j.Sinks) {
+		if i >= len(r.sinks) {
+			return fmt.Errorf("resume: journal names sink %d of %d", i, len(r.sinks))
+		}
+		c, ok := r.sinks[i].sink.(Checkpointer)
+		if !ok {
+			return fmt.Errorf("resume: %s keeps no checkpoint", where(r.sinks[i].c))
+		}
+		if err := restoreSnapshot(ctx, storage.Join(dir, j.Sinks[i]), c); err != nil {
+			return fmt.Errorf("resume: %s: %w", where(r.sinks[i].c), err)
+		}
+	}
+	for i, sc := range j.StageCounts {
+		if i < len(r.stages) {
+			s := r.stages[i]
+			s.in.Store(sc.In)
+			s.out.Store(sc.Out)
+			for k, v := range sc.Dropped {
+				s.dropped[k] = v
+			}
+			for k, v := range sc.Stats {
+				s.stats[k] = v
+			}
+		}
+	}
+	for i, n := range j.SinkCounts {
+		if i < len(r.sinks) {
+			r.sinks[i].docs.Store(n)
+		}
+	}
+	r.docsOut.Store(j.DocumentsOut)
+	r.skipDocs = j.Documents
+	r.journal.last = j
+	r.opts.Log.Info("resuming", "checkpoint", j.Checkpoint, "documents", j.Documents)
+	return nil
+}
+
+// clear removes the journal and snapshots of an earlier run.
+func (j *journaler) clear(ctx context.Context) error {
+	infos, err := storage.List(ctx, j.dir)
+	if err != nil {
+		if storage.IsNotExist(err) {
+			return nil
+		}
+		return fmt.Errorf("state folder %s: %w", j.dir, err)
+	}
+	// The journal goes first, so a crash mid-way leaves no journal naming
+	// removed snapshots.
+	storage.Remove(ctx, storage.Join(j.dir, JournalFile))
+	for _, in := range infos {
+		if strings.HasSuffix(in.Path, ".snap") {
+			storage.Remove(ctx, in.Path)
+		}
+	}
+	return nil
+}
+
+// snapshotStage saves a stage's state at a checkpoint barrier.
+func (r *run) snapshotStage(ctx context.Context, idx int, sr *stageRun, comp any, cp *Checkpoint) error {
+	if r.journal == nil || cp.unresumable != "" {
+		return nil
+	}
+	c, ok := comp.(Checkpointer)
+	if !ok {
+		if sr.barrier != nil { // a barrier holds documents: without a snapshot they are lost
+			cp.unresumable = where(sr.c) + " keeps no checkpoint"
+		}
+		return nil
+	}
+	name := snapName("stage", idx, cp.ID)
+	if err := saveSnapshot(ctx, storage.Join(r.journal.dir, name), c); err != nil {
+		return fmt.Errorf("%s: checkpoint: %w", where(sr.c), err)
+	}
+	cp.snaps[idx] = name
+	return nil
+}
+
+// checkpoint commits the sinks and saves the journal at a barrier.
+func (r *run) checkpoint(ctx context.Context, cp *Checkpoint) error {
+	for _, s := range r.sinks {
+		if err := s.sink.Commit(ctx); err != nil {
+			return fmt.Errorf("%s: commit: %w", where(s.c), err)
+		}
+	}
+	if r.journal != nil && cp.unresumable == "" {
+		j := &Journal{Version: 1, Pipeline: r.journal.pipeline, Inputs: r.journal.inputs, Checkpoint: cp.ID,
+			Documents: cp.Documents, Bytes: cp.Bytes, Final: cp.Final, Stages: cp.snaps, Sinks: map[int]string{},
+			DocumentsOut: r.docsOut.Load(), StageCounts: map[int]journalCounts{}, SinkCounts: map[int]int64{}}
+		ok := true
+		for i, s := range r.sinks {
+			c, isCP := s.sink.(Checkpointer)
+			if !isCP {
+				r.opts.Log.Debug("no journal: sink keeps no checkpoint", "sink", s.c.Name)
+				ok = false
+				break
+			}
+			name := snapName("sink", i, cp.ID)
+			if err := saveSnapshot(ctx, storage.Join(r.journal.dir, name), c); err != nil {
+				return fmt.Errorf("%s: checkpoint: %w", where(s.c), err)
+			}
+			j.Sinks[i] = name
+			j.SinkCounts[i] = s.docs.Load()
+		}
+		if ok {
+			for i, s := range r.stages {
+				s.mu.Lock()
+				jc := journalCounts{In: s.in.Load(), Out: s.out.Load(), Dropped: map[string]int64{}, Stats: map[string]int64{}}
+				for k, v := range s.dropped {
+					jc.Dropped[k] = v
+				}
+				for k, v := range s.stats {
+					jc.Stats[k] = v
+				}
+				s.mu.Unlock()
+				j.StageCounts[i] = jc
+			}
+			b, _ := json.MarshalIndent(j, "", "  ")
+			if err := storage.WriteFile(ctx, storage.Join(r.journal.dir, JournalFile), b); err != nil {
+				return fmt.Errorf("writing the run journal: %w", err)
+			}
+			// The previous checkpoint's snapshots are no longer named.
+			if prev := r.journal.last; prev != nil {
+				for _, names := range []map[int]string{prev.Stages, prev.Sinks} {
+					for _, n := range names {
+						storage.Remove(ctx, storage.Join(r.journal.dir, n))
+					}
+				}
+			}
+			r.journal.last = j
+		}
+	}
+	if r.opts.OnCheckpoint != nil {
+		return r.opts.OnCheckpoint(ctx, *cp)
 	}
 	return nil
 }
@@ -314,13 +525,34 @@ func (r *run) readSources(ctx context.Context, out chan<- item) (err error) {
 		}
 		r.sources = nil
 	}()
-	var cpID int64
-	nextCP := r.opts.CheckpointBytes
+	// Checkpoint barriers go where the input's text crosses a multiple of
+	// CheckpointBytes: positions fixed by the input alone, so a resumed run
+	// (which re-reads and skips what the journal counts) places them where
+	// the interrupted run did.
+	var pos, cpID int64
+	skip := r.skipDocs
+	barrier := func(cp *Checkpoint) error {
+		cp.Documents, cp.Bytes = r.docsIn.Load(), pos
+		cp.snaps = map[int]string{}
+		return send(ctx, out, item{cp: cp})
+	}
 	for i, src := range r.sources {
 		c := r.p.Sources[i]
 		err := func() (err error) {
 			defer panicErr(where(c), &err)
 			for {
+				if r.opts.Stop != nil {
+					select {
+					case <-r.opts.Stop:
+						r.stopped.Store(true)
+						cpID++
+						if err := barrier(&Checkpoint{ID: cpID, Stop: true}); err != nil {
+							return err
+						}
+						return errStop
+					default:
+					}
+				}
 				rec, err := src.Next(ctx)
 				if err == io.EOF {
 					return nil
@@ -344,28 +576,52 @@ func (r *run) readSources(ctx context.Context, out chan<- item) (err error) {
 						rec = cut
 					}
 				}
-				r.docsIn.Add(rec.NumRows())
+				n := rec.NumRows()
+				r.docsIn.Add(n)
+				pos += textBytes(rec)
+				crossed := pos / r.opts.CheckpointBytes
+				if skip > 0 { // resuming: this input was processed before the interruption
+					if n <= skip {
+						skip -= n
+						rec.Release()
+						cpID = crossed
+						continue
+					}
+					rest := rec.NewSlice(skip, n)
+					rec.Release()
+					rec, skip = rest, 0
+				}
 				if err := send(ctx, out, item{rec: rec}); err != nil {
 					return err
 				}
-				if r.counters.BytesIn.Load() >= nextCP {
-					nextCP = r.counters.BytesIn.Load() + r.opts.CheckpointBytes
-					cpID++
-					if err := send(ctx, out, item{cp: &Checkpoint{ID: cpID, Documents: r.docsIn.Load()}}); err != nil {
+				if crossed > cpID {
+					cpID = crossed
+					if err := barrier(&Checkpoint{ID: cpID}); err != nil {
 						return err
 					}
 				}
 			}
 		}()
 		if err == errLimit {
+			break
+		}
+		if err == errStop {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return nil
+	if skip > 0 {
+		return fmt.Errorf("resume: the input has %d fewer documents than the journal counts; it changed since the interrupted run (use --force-restart)", skip)
+	}
+	// A last barrier after the final document: barrier stages snapshot all
+	// they absorbed, so a run killed while they emit resumes from there.
+	cpID++
+	return barrier(&Checkpoint{ID: cpID, Final: true})
 }
+
+var errStop = errors.New("stop requested")
 
 var errLimit = errors.New("limit reached")
 
@@ -454,6 +710,9 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 				continue
 			}
 			if sl.it.cp != nil {
+				if err := r.snapshotStage(gctx, s.idx, s, s.stage, sl.it.cp); err != nil {
+					return err
+				}
 				if err := send(gctx, out, sl.it); err != nil {
 					return err
 				}
@@ -532,7 +791,13 @@ func (r *run) runBarrier(ctx context.Context, s *stageRun, in <-chan item, out c
 	defer panicErr(where(s.c), &err)
 	for it := range in {
 		if it.cp != nil {
-			continue // a barrier holds everything until the end: nothing to commit downstream yet
+			if err := r.snapshotStage(ctx, s.idx, s, s.barrier, it.cp); err != nil {
+				return err
+			}
+			if err := send(ctx, out, it); err != nil {
+				return err
+			}
+			continue
 		}
 		t0 := time.Now()
 		s.in.Add(it.rec.NumRows())
@@ -548,6 +813,9 @@ func (r *run) runBarrier(ctx context.Context, s *stageRun, in <-chan item, out c
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if r.stopped.Load() {
+		return nil // a graceful stop: the snapshot holds what was absorbed
 	}
 	t0 := time.Now()
 	err = s.barrier.Emit(ctx, func(rec arrow.Record) error {
@@ -580,15 +848,14 @@ func (r *run) writeSinks(ctx context.Context, in <-chan item) (err error) {
 	}()
 	for it := range in {
 		if it.cp != nil {
-			for _, s := range r.sinks {
-				if err := s.sink.Commit(ctx); err != nil {
-					return fmt.Errorf("%s: commit: %w", where(s.c), err)
-				}
+			if err := r.checkpoint(ctx, it.cp); err != nil {
+				return err
 			}
-			if r.opts.OnCheckpoint != nil {
-				if err := r.opts.OnCheckpoint(ctx, *it.cp); err != nil {
-					return err
+			if it.cp.Stop {
+				if it.cp.unresumable != "" || r.journal == nil {
+					return fmt.Errorf("%w, but it cannot be resumed: %s", ErrStopped, it.cp.unresumable)
 				}
+				return ErrStopped
 			}
 			continue
 		}
@@ -631,6 +898,11 @@ func (r *run) writeSinks(ctx context.Context, in <-chan item) (err error) {
 			return fmt.Errorf("%s: close: %w", where(s.c), err)
 		}
 		s.busy.Add(int64(time.Since(t0)))
+	}
+	if r.journal != nil { // finished: nothing left to resume
+		if err := r.journal.clear(ctx); err != nil {
+			r.opts.Log.Warn("removing the run journal", "err", err)
+		}
 	}
 	return nil
 }
