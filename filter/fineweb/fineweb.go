@@ -146,7 +146,7 @@ func (r *Rules) Check(text string) string {
 	if nl == 0 {
 		return ""
 	}
-	if float64(nl) <= r.NewLineRatio*float64(spaceWords(text)) {
+	if spaceWordsAtLeast(text, int(float64(nl)/r.NewLineRatio)+1) {
 		return ""
 	}
 	sc.words = textstat.AppendWords(sc.words[:0], text)
@@ -156,20 +156,24 @@ func (r *Rules) Check(text string) string {
 	return ""
 }
 
-// spaceWords counts white-space separated fields of text: never more than
-// the words AppendWords finds, so it is a cheap lower bound.
-func spaceWords(text string) int {
+// spaceWordsAtLeast reports whether text has at least want white-space
+// separated fields. Fields do not outnumber the words AppendWords finds
+// (except fields made only of invisible characters), so when there are
+// enough of them the list rule passes without splitting words; the scan
+// stops as soon as it has seen enough.
+func spaceWordsAtLeast(text string, want int) bool {
 	n, in := 0, false
 	for i := 0; i < len(text); i++ {
-		c := text[i]
-		if c <= ' ' || c == 0x7f {
+		if c := text[i]; c <= ' ' || c == 0x7f {
 			in = false
 		} else if !in {
 			in = true
-			n++
+			if n++; n >= want {
+				return true
+			}
 		}
 	}
-	return n
+	return false
 }
 
 // Stage is the filter.fineweb stage.

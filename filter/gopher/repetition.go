@@ -177,14 +177,14 @@ func (r *RepetitionRules) measure(sc *scratch, text string, stop bool) (string, 
 	sc.hashes = sc.hashes[:0]
 	sc.gramN = 0
 	for _, w := range sc.words {
-		sc.hashes = append(sc.hashes, textstat.Hash(w.Text(text)))
+		sc.hashes = append(sc.hashes, textstat.HashAt(text, int(w.Start), int(w.End)))
 	}
 	reason := r.ngrams(sc, &st, total, stop)
 	return reason, st
 }
 
-// ngrams measures the n-gram rules for n = 1, 2, ... up to the largest n
-// in a rule. An n-gram can occur twice only where the (n-1)-gram at the
+// ngrams measures the n-gram rules for every n from the smallest to the
+// largest n in a rule. An n-gram can occur twice only where the (n-1)-gram at the
 // same position does, so each step counts only the positions whose
 // shorter n-gram repeated: on prose nearly every position drops out after
 // a few steps. Rules are decided in datatrove's order (top n-grams, then
@@ -204,7 +204,16 @@ func (r *RepetitionRules) ngrams(sc *scratch, st *RepetitionStats, total float64
 		sc.cand = append(sc.cand, int32(i)) // n = 0: every position may repeat
 	}
 	dupFail := ""
-	for n := 1; n <= maxN; n++ {
+	minN := maxN
+	for _, rule := range r.TopNGrams {
+		minN = min(minN, rule.N)
+	}
+	for _, rule := range r.DupNGrams {
+		minN = min(minN, rule.N)
+	}
+	// Counting starts at the smallest n of a rule: a pass over single words
+	// to prune the first n-gram pass would cost as much as it saves.
+	for n := minN; n <= maxN; n++ {
 		grams := extendGrams(sc, n)
 		if len(grams) == 0 {
 			break

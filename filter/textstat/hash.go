@@ -31,6 +31,27 @@ func Hash(s string) uint64 {
 	return h ^ h>>29
 }
 
+// HashAt returns Hash(text[start:end]). A span of at most eight bytes with
+// eight bytes of text from its start is read with one load and a mask: the
+// common case for words.
+func HashAt(text string, start, end int) uint64 {
+	n := end - start
+	if n > 8 || start+8 > len(text) {
+		return Hash(text[start:end])
+	}
+	t := text[start : start+8]
+	k := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+		uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+	if n < 8 {
+		k &= 1<<(8*uint(n)) - 1
+	}
+	h := uint64(n) * hashK3
+	if n > 0 {
+		h = bits.RotateLeft64(h^(k*hashK2), 31) * hashK1
+	}
+	return h ^ h>>29
+}
+
 // Mix is the splitmix64 finalizer.
 func Mix(h uint64) uint64 {
 	h ^= h >> 30

@@ -47,14 +47,30 @@ func StopLanguages() []string {
 // StopSet is a small case-insensitive set of words, indexed for counting
 // how many distinct members a text contains.
 type StopSet struct {
-	words []string // lower case
+	words   []string    // lower case
+	byFirst [256]uint64 // members (bit i = words[i], first 64) by lower-cased first byte
+	byLen   [16]uint64  // members by length in bytes (longer words: slot 15)
 }
 
 // NewStopSet builds a set from words (compared case-insensitively).
 func NewStopSet(words []string) *StopSet {
 	s := &StopSet{}
 	for _, w := range words {
-		s.words = append(s.words, strings.ToLower(w))
+		w = strings.ToLower(w)
+		if w == "" {
+			continue
+		}
+		i := len(s.words)
+		s.words = append(s.words, w)
+		bit := uint64(1) << min(i, 63)
+		s.byFirst[w[0]] |= bit
+		if up := strings.ToUpper(w[:1]); len(up) == 1 {
+			s.byFirst[up[0]] |= bit
+		}
+		if w[0] >= 0x80 {
+			s.byFirst[0] |= bit // non-ASCII first letters: checked the slow way
+		}
+		s.byLen[min(len(w), 15)] |= bit
 	}
 	return s
 }
@@ -67,16 +83,20 @@ func (s *StopSet) Index(w string) int {
 	if len(w) == 0 {
 		return -1
 	}
-	c := w[0]
-	if c >= 'A' && c <= 'Z' {
-		c += 'a' - 'A'
+	cand := s.byFirst[w[0]]
+	if w[0] >= 0x80 {
+		cand |= s.byFirst[0]
+	}
+	cand &= s.byLen[min(len(w), 15)]
+	if cand == 0 && len(s.words) <= 64 {
+		return -1
 	}
 	for i, x := range s.words {
-		if len(x) == len(w) && x[0] == c && (x == w || strings.EqualFold(x, w)) {
+		if (i >= 63 || cand&(1<<i) != 0 || w[0] >= 0x80) && len(x) == len(w) && (x == w || strings.EqualFold(x, w)) {
 			return i
 		}
 	}
-	if w[0] >= 0x80 { // a first letter with a non-ASCII case pair
+	if w[0] >= 0x80 { // a case pair of different byte lengths
 		for i, x := range s.words {
 			if strings.EqualFold(x, w) {
 				return i

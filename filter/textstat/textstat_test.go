@@ -158,6 +158,17 @@ func TestHash(t *testing.T) {
 	}
 }
 
+func TestHashAt(t *testing.T) {
+	text := "a bc defghijk lmnopqrstuvwxyz the end"
+	for s := 0; s <= len(text); s++ {
+		for e := s; e <= len(text); e++ {
+			if HashAt(text, s, e) != Hash(text[s:e]) {
+				t.Fatalf("HashAt(%d, %d) differs from Hash(%q)", s, e, text[s:e])
+			}
+		}
+	}
+}
+
 func TestStopWords(t *testing.T) {
 	s := NewStopSet(StopWords("en"))
 	text := "The cat and THE dog, with nothing else."
