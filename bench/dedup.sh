@@ -83,11 +83,14 @@ YAML
 	fi
 }
 
+# summary NAME: the last line our run printed
+summary() { cat "$WORK/$1.out" "$WORK/$1.err" | grep -v '^ *$' | tail -1; }
+
 echo "corpus: $(du -m "$corpus" | cut -f1) MB, $(wc -l <"$corpus") documents; workers $WORKERS; ours via $via; best of $REPEAT"
 read -r pw pc < <(best peer "$PEERS/minhash-ref" -in "$corpus" -out "$WORK/peer.ids" -workers "$WORKERS")
 echo "minhash-ref:    wall ${pw}s cpu ${pc}s  ($(cat "$WORK/peer.out"))"
 read -r mw mc < <(ours minhash minhash)
-echo "dedup.minhash:  wall ${mw}s cpu ${mc}s  ($(tail -1 "$WORK/minhash.out"))"
+echo "dedup.minhash:  wall ${mw}s cpu ${mc}s  ($(summary minhash))"
 awk -v pw="$pw" -v mw="$mw" -v pc="$pc" -v mc="$mc" 'BEGIN{
 	r = pw/mw; printf "minhash speed ratio (peer wall / ours wall): %.2fx (goal >= 3x): %s\n", r, (r >= 3 ? "PASS" : "FAIL");
 	printf "minhash cpu ratio (peer cpu / ours cpu): %.2fx\n", pc/mc }'
@@ -95,7 +98,7 @@ awk -v pw="$pw" -v mw="$mw" -v pc="$pc" -v mc="$mc" 'BEGIN{
 read -r nw nc < <(ours none "")
 read -r ew ec < <(ours exact exact)
 echo "no dedup:       wall ${nw}s cpu ${nc}s"
-echo "dedup.exact:    wall ${ew}s cpu ${ec}s  ($(tail -1 "$WORK/exact.out"))"
+echo "dedup.exact:    wall ${ew}s cpu ${ec}s  ($(summary exact))"
 awk -v nw="$nw" -v ew="$ew" -v nc="$nc" -v ec="$ec" 'BEGIN{
 	r = nw/ew; printf "exact relative speed (without / with, wall): %.2f (goal >= 0.80): %s\n", r, (r >= 0.8 ? "PASS" : "FAIL");
 	printf "exact relative speed (cpu): %.2f\n", nc/ec }'

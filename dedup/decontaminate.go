@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -123,26 +124,30 @@ func (d *Decontaminate) load(ctx context.Context, p string, lengths map[int]bool
 	}
 	defer f.Close()
 	var r io.Reader = f
-	name := p
+	base := p
 	switch {
-	case strings.HasSuffix(name, ".gz"):
+	case strings.HasSuffix(base, ".gz"):
 		gz, err := gzip.NewReader(f)
 		if err != nil {
 			return fmt.Errorf("dedup.decontaminate: %s: %w", p, err)
 		}
 		defer gz.Close()
-		r, name = gz, strings.TrimSuffix(name, ".gz")
-	case strings.HasSuffix(name, ".zst"):
+		r, base = gz, strings.TrimSuffix(base, ".gz")
+	case strings.HasSuffix(base, ".zst"):
 		zr, err := zstd.NewReader(f)
 		if err != nil {
 			return fmt.Errorf("dedup.decontaminate: %s: %w", p, err)
 		}
 		defer zr.Close()
-		r, name = zr, strings.TrimSuffix(name, ".zst")
+		r, base = zr, strings.TrimSuffix(base, ".zst")
 	}
-	jsonl := strings.HasSuffix(name, ".jsonl") || strings.HasSuffix(name, ".json") || strings.HasSuffix(name, ".ndjson")
+	jsonl := strings.HasSuffix(base, ".jsonl") || strings.HasSuffix(base, ".json") || strings.HasSuffix(base, ".ndjson")
 	set := uint16(len(d.sets))
-	d.sets = append(d.sets, setName(p))
+	name := setName(p)
+	for n := 2; slices.Contains(d.sets, name); n++ { // two files named alike
+		name = fmt.Sprintf("%s-%d", setName(p), n)
+	}
+	d.sets = append(d.sets, name)
 	d.texts = append(d.texts, 0)
 	d.skipped = append(d.skipped, 0)
 	var toks []uint64

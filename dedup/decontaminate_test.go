@@ -77,11 +77,12 @@ func TestDecontaminateColumn(t *testing.T) {
 	shared := "one two three four five six seven eight nine ten eleven twelve thirteen"
 	writeFile(t, dir+"/a.txt", shared+"\n")
 	writeFile(t, dir+"/b.txt", shared+" fourteen\n")
+	writeFile(t, dir+"/sub/a.txt", "nothing in common with anything at all in this test file here today\n")
 	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer alloc.AssertSize(t, 0)
 	env := testEnv(t, alloc)
 	env.Dir = dir
-	d, err := NewDecontaminate(t.Context(), params(t, decontaminateSpec, map[string]any{"against": "*.txt"}), env)
+	d, err := NewDecontaminate(t.Context(), params(t, decontaminateSpec, map[string]any{"against": []any{"*.txt", "sub/*.txt"}}), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +95,9 @@ func TestDecontaminateColumn(t *testing.T) {
 	defer res.Columns[0].Array.Release()
 	if got := res.Columns[0].Array.ValueStr(0); got != "a,b" {
 		t.Errorf("contaminated_by = %q, want a,b", got)
+	}
+	if sets := d.Report()["sets"].(map[string]any); len(sets) != 3 || sets["a-2"] == nil {
+		t.Errorf("sets %v: want a, b and a-2", sets)
 	}
 }
 

@@ -231,6 +231,7 @@ func (g *Paragraph) emitRecord(rec arrow.Record, repeated []uint64, seen []bool,
 	defer out.Release()
 	counts := make([]int64, n)
 	keep := make([]bool, n)
+	wouldEmpty := make([]bool, n)
 	var sp []span
 	var b strings.Builder
 	for i := 0; i < n; i++ {
@@ -258,11 +259,15 @@ func (g *Paragraph) emitRecord(rec arrow.Record, repeated []uint64, seen []bool,
 		}
 		g.removed += counts[i]
 		text := t
-		if counts[i] > 0 && !g.annotateOnly {
-			text = strings.TrimRight(b.String(), " \t\r\n")
+		if counts[i] > 0 {
+			edited := strings.TrimRight(b.String(), " \t\r\n")
+			wouldEmpty[i] = strings.TrimSpace(edited) == ""
+			if !g.annotateOnly {
+				text = edited
+			}
 		}
-		keep[i] = g.annotateOnly || counts[i] == 0 || strings.TrimSpace(text) != ""
-		if !keep[i] {
+		keep[i] = g.annotateOnly || !wouldEmpty[i]
+		if wouldEmpty[i] {
 			g.docsEmptied++
 		}
 		out.Append(text)
@@ -271,17 +276,32 @@ func (g *Paragraph) emitRecord(rec arrow.Record, repeated []uint64, seen []bool,
 	defer textArr.Release()
 	countArr := pipelines.NewInts(g.env.Alloc, counts)
 	defer countArr.Release()
+	extra := []pipelines.Column{{Name: ColParagraphsRemoved, Array: countArr}}
+	if g.annotateOnly {
+		// the runner's annotate_only convention: SHORT_drop holds the reason
+		// a document would have been dropped
+		reasons := make([]string, n)
+		for i := range reasons {
+			if wouldEmpty[i] {
+				reasons[i] = ReasonEmptyAfterParagraphs
+			}
+		}
+		dropArr := pipelines.NewStrings(g.env.Alloc, reasons)
+		defer dropArr.Release()
+		extra = append(extra, pipelines.Column{Name: "paragraph_drop", Array: dropArr})
+	}
 
 	ti := pipelines.Col(rec, pipelines.ColText)
 	fields := slices.Clone(rec.Schema().Fields())
 	cols := slices.Clone(rec.Columns())
 	cols[ti] = textArr
-	if ci := pipelines.Col(rec, ColParagraphsRemoved); ci >= 0 {
-		fields[ci] = arrow.Field{Name: ColParagraphsRemoved, Type: arrow.PrimitiveTypes.Int64}
-		cols[ci] = countArr
-	} else {
-		fields = append(fields, arrow.Field{Name: ColParagraphsRemoved, Type: arrow.PrimitiveTypes.Int64})
-		cols = append(cols, countArr)
+	for _, c := range extra {
+		f := arrow.Field{Name: c.Name, Type: c.Array.DataType()}
+		if ci := pipelines.Col(rec, c.Name); ci >= 0 {
+			fields[ci], cols[ci] = f, c.Array
+		} else {
+			fields, cols = append(fields, f), append(cols, c.Array)
+		}
 	}
 	md := rec.Schema().Metadata()
 	full := array.NewRecord(arrow.NewSchema(fields, &md), cols, int64(n))
@@ -313,9 +333,10 @@ func (g *Paragraph) emitRecord(rec arrow.Record, repeated []uint64, seen []bool,
 	return nil
 }
 
-// Dropped reports the documents that lost every unit.
+// Dropped reports the documents that lost every unit (none are dropped
+// with annotate_only).
 func (g *Paragraph) Dropped() map[string]int64 {
-	if g.docsEmptied == 0 {
+	if g.docsEmptied == 0 || g.annotateOnly {
 		return map[string]int64{}
 	}
 	return map[string]int64{ReasonEmptyAfterParagraphs: g.docsEmptied}

@@ -146,6 +146,9 @@ func TestParagraph(t *testing.T) {
 			if out[0].removed != 2 {
 				t.Errorf("paragraphs_removed = %d, want 2", out[0].removed)
 			}
+			if len(g.Dropped()) != 0 {
+				t.Errorf("annotate_only reported drops %v", g.Dropped())
+			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -112,6 +112,7 @@ func run(args []string) error {
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "Process workers")
 	memory := fs.String("memory", "0", "memory budget (e.g. 64MiB; 0 = unlimited)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile")
+	signature := fs.String("signature", "one_permutation", "dedup.minhash signature scheme")
 	fs.Parse(args)
 	if *cpuprofile != "" {
 		pf, err := os.Create(*cpuprofile)
@@ -137,7 +138,11 @@ func run(args []string) error {
 	switch *stage {
 	case "minhash", "exact":
 		spec, _ := pipelines.LookupSpec(pipelines.KindStage, "dedup."+*stage)
-		p, err := pipelines.NewParams(spec, nil)
+		values := map[string]any{}
+		if *stage == "minhash" {
+			values["signature"] = *signature
+		}
+		p, err := pipelines.NewParams(spec, values)
 		if err != nil {
 			return err
 		}
