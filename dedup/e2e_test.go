@@ -3,6 +3,7 @@ package dedup
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -93,7 +94,11 @@ func (s *collectSink) Write(ctx context.Context, rec arrow.Record) error {
 }
 
 func (s *collectSink) Commit(context.Context) error { return nil }
-func (s *collectSink) Abort() error                 { return nil }
+
+// Snapshot and Restore let the sink take part in stop-and-resume runs.
+func (s *collectSink) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encode(s.rows) }
+func (s *collectSink) Restore(r io.Reader) error  { return json.NewDecoder(r).Decode(&s.rows) }
+func (s *collectSink) Abort() error               { return nil }
 func (s *collectSink) Close(context.Context) error {
 	collectedMu.Lock()
 	defer collectedMu.Unlock()
@@ -105,6 +110,23 @@ func (s *collectSink) Close(context.Context) error {
 // the collected rows and the report.
 func runYAML(t *testing.T, dir, yaml string, docs []string, workers int, mem int64) ([]map[string]string, *pipelines.Report) {
 	t.Helper()
+	name := fmt.Sprintf("%s/%d/%d", t.Name(), workers, mem)
+	p := writePipeline(t, dir, yaml, docs, name)
+	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	rep, err := pipelines.Run(t.Context(), p, pipelines.Options{Workers: workers, Memory: mem, Alloc: alloc, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc.AssertSize(t, 0)
+	collectedMu.Lock()
+	defer collectedMu.Unlock()
+	return collected[name], rep
+}
+
+// writePipeline writes docs as in.jsonl and a pipeline reading them through
+// yaml's stages into the collecting sink name.
+func writePipeline(t *testing.T, dir, yaml string, docs []string, name string) *pipelines.Pipeline {
+	t.Helper()
 	var b strings.Builder
 	for i, d := range docs {
 		line, _ := json.Marshal(map[string]string{"id": fmt.Sprintf("d%03d", i), "text": d})
@@ -114,7 +136,6 @@ func runYAML(t *testing.T, dir, yaml string, docs []string, workers int, mem int
 	if err := os.WriteFile(filepath.Join(dir, "in.jsonl"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	name := fmt.Sprintf("%s/%d/%d", t.Name(), workers, mem)
 	full := "sources:\n  - dedup_testlines: {path: in.jsonl}\n" + yaml +
 		"sinks:\n  - dedup_testcollect: {name: \"" + name + "\"}\n"
 	path := filepath.Join(dir, "pipeline.yaml")
@@ -125,15 +146,59 @@ func runYAML(t *testing.T, dir, yaml string, docs []string, workers int, mem int
 	if err != nil {
 		t.Fatalf("%v\n%s", err, full)
 	}
-	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	rep, err := pipelines.Run(t.Context(), p, pipelines.Options{Workers: workers, Memory: mem, Alloc: alloc, TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
+	return p
+}
+
+// TestPipelineYAMLResume stops runs at checkpoints and resumes them: the
+// dedup indexes come back from their snapshots, so the output equals an
+// uninterrupted run's.
+func TestPipelineYAMLResume(t *testing.T) {
+	dir := t.TempDir()
+	var texts []string
+	for _, d := range corpusDocs(t, 600) {
+		texts = append(texts, d.Text)
 	}
-	alloc.AssertSize(t, 0)
-	collectedMu.Lock()
-	defer collectedMu.Unlock()
-	return collected[name], rep
+	yaml := "stages:\n  - dedup.exact: {}\n  - dedup.minhash: {}\n"
+	want, _ := runYAML(t, dir, yaml, texts, 2, 0)
+	for _, stopAfter := range []int{1, 3} {
+		name := fmt.Sprintf("%s/%d", t.Name(), stopAfter)
+		state := filepath.Join(dir, fmt.Sprint("state-", stopAfter))
+		resume, stops := false, 0
+		for attempt := 0; ; attempt++ {
+			if attempt > 30 {
+				t.Fatal("never finished")
+			}
+			stop := make(chan struct{})
+			seen := 0
+			opts := pipelines.Options{Workers: 2, BatchRows: 40, CheckpointBytes: 100 << 10, StateDir: state,
+				Resume: resume, Stop: stop, TempDir: t.TempDir(),
+				OnCheckpoint: func(ctx context.Context, cp pipelines.Checkpoint) error {
+					if seen++; seen == stopAfter {
+						close(stop)
+					}
+					return nil
+				}}
+			_, err := pipelines.Run(t.Context(), writePipeline(t, dir, yaml, texts, name), opts)
+			if errors.Is(err, pipelines.ErrStopped) {
+				resume = true
+				stops++
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if stops == 0 {
+			t.Fatal("the run was never stopped")
+		}
+		collectedMu.Lock()
+		got := collected[name]
+		collectedMu.Unlock()
+		if !reflect.DeepEqual(ids(got), ids(want)) {
+			t.Errorf("stop after %d checkpoints (%d stops): kept %d documents, uninterrupted %d", stopAfter, stops, len(got), len(want))
+		}
+	}
 }
 
 func ids(rows []map[string]string) []string {
