@@ -60,6 +60,40 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
+// BenchmarkEncodeKinds times English prose and the 75-language sentences
+// apart.
+func BenchmarkEncodeKinds(b *testing.B) {
+	dir := pipelinetest.SharedData(b)
+	for _, kind := range []struct{ name, glob string }{
+		{"english", "text/tinyshakespeare_train90.txt"},
+		{"langid", "langid/sentences/*.txt"},
+		{"cjk", "langid/sentences/[jzk][aho].txt"},
+	} {
+		files, _ := filepath.Glob(filepath.Join(dir, kind.glob))
+		var docs []string
+		var n int64
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			for _, d := range strings.SplitAfter(string(data), "\n\n") {
+				docs = append(docs, d)
+				n += int64(len(d))
+			}
+		}
+		for _, name := range []string{"gpt2", "cl100k_base"} {
+			b.Run(kind.name+"/"+name, func(b *testing.B) {
+				tok := mustLoad(b, name)
+				b.SetBytes(n)
+				var ids []int32
+				for i := 0; i < b.N; i++ {
+					for _, d := range docs {
+						ids = tok.Encode(ids[:0], d)
+					}
+				}
+			})
+		}
+	}
+}
+
 func BenchmarkEncodeParallel(b *testing.B) {
 	tok := mustLoad(b, "gpt2")
 	docs, n := benchDocs(b)

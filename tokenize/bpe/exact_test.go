@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 
 	ref "github.com/tiktoken-go/tokenizer"
 
@@ -360,6 +361,28 @@ func TestTiktokenGolden(t *testing.T) {
 			if got := tok.Encode(nil, text); !slices.Equal(got, ids[i]) {
 				t.Errorf("%s: Encode(%q)\n got %v\nwant %v", name, text, got, ids[i])
 			}
+		}
+	}
+}
+
+// TestCacheKeepsNoText checks that the piece caches copy what they keep:
+// texts handed to Encode may live in Arrow buffers that are reused or freed
+// once Encode returns.
+func TestCacheKeepsNoText(t *testing.T) {
+	tok := mustLoad(t, "gpt2")
+	words := []string{" zqxjkvw", " qqzzyyxxwwvvuuttss", " ẞẞẞẞ", " 中文字符中文"}
+	want := make([][]int32, len(words))
+	for i, w := range words {
+		want[i] = newEncoderState().merge(tok, nil, w)
+	}
+	for i, w := range words {
+		buf := []byte(strings.Repeat(w, 3))
+		tok.Encode(nil, unsafe.String(&buf[0], len(buf)))
+		for j := range buf {
+			buf[j] = 'a' // the buffer is reused for other text
+		}
+		if got := tok.Encode(nil, w); !slices.Equal(got, want[i]) {
+			t.Errorf("%q after its buffer was reused: %v, want %v", w, got, want[i])
 		}
 	}
 }

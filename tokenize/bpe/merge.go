@@ -3,6 +3,7 @@ package bpe
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
 // noRank marks a pair of adjacent tokens that does not merge.
@@ -128,6 +129,7 @@ func (p *pairTable) getBytes(a, b byte) (uint32, int32) {
 const (
 	maxCachedPiece  = 64
 	maxCacheEntries = 1 << 16
+	cacheKeyBytes   = 1 << 20
 	// Pieces up to smallPiece bytes merge by scanning an array for the
 	// lowest rank (quadratic but cache-friendly); longer ones use a linked
 	// list and a heap.
@@ -169,8 +171,11 @@ func hotKeyOf(piece string) (k0, k1 uint64, slot uint32) {
 // used by one Encode call at a time (see statePool).
 type encoderState struct {
 	hot   []hotEntry
+	// cache maps pieces to spans of arena. Its keys are copies in keys,
+	// never the caller's text, which may be freed once Encode returns.
 	cache map[string]span
 	arena []int32
+	keys  []byte
 
 	// merge scratch
 	ids    []int32
@@ -223,11 +228,18 @@ func (st *encoderState) encodeSlow(t *Tokenizer, dst []int32, piece string) []in
 	}
 	start := len(dst)
 	dst = st.merge(t, dst, piece)
-	if len(st.cache) >= maxCacheEntries {
+	if len(st.cache) >= maxCacheEntries || len(st.keys)+len(piece) > cap(st.keys) {
 		clear(st.cache)
 		st.arena = st.arena[:0]
+		if st.keys == nil {
+			st.keys = make([]byte, 0, cacheKeyBytes)
+		}
+		st.keys = st.keys[:0] // no key points into it any more
 	}
-	st.cache[piece] = span{off: uint32(len(st.arena)), n: uint32(len(dst) - start)}
+	k := len(st.keys)
+	st.keys = append(st.keys, piece...) // within capacity: never moves
+	key := unsafe.String(&st.keys[k], len(piece))
+	st.cache[key] = span{off: uint32(len(st.arena)), n: uint32(len(dst) - start)}
 	st.arena = append(st.arena, dst[start:]...)
 	return dst
 }

@@ -2,6 +2,7 @@
 //
 //	bpebench gen -data ../shared/data -out corpus.jsonl [-mb N]
 //	bpebench encode -in corpus.jsonl -out T.bin [-workers N] [-tokenizer gpt2]
+//	bpebench ref -in corpus.jsonl -out T.bin
 //
 // gen writes a JSONL corpus {id, text} from the shared data: the langid
 // sentences of all 75 languages in documents of 20 lines, and the prose
@@ -12,6 +13,11 @@
 // end-of-text after each, uint16 little-endian tokens out) with package
 // bpe, with the same flags and summary line, so the two can be timed side
 // by side and their outputs compared byte for byte.
+//
+// ref is bpe-ref's encoding loop (tiktoken-go, r50k_base, one worker) in
+// this harness. Both encode and ref also print cpu_s, the process's CPU
+// seconds spent in the timed part (getrusage), which a crowded machine
+// disturbs less than wall time.
 package main
 
 import (
@@ -27,7 +33,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	tiktoken "github.com/tiktoken-go/tokenizer"
 
 	"github.com/curatehq/curate/tokenize/bpe"
 )
@@ -47,6 +56,8 @@ func main() {
 		gen(os.Args[2:])
 	case "encode":
 		encode(os.Args[2:])
+	case "ref":
+		encodeRef(os.Args[2:])
 	default:
 		log.Fatalf("bpebench: unknown command %q (want gen or encode)", os.Args[1])
 	}
@@ -127,10 +138,6 @@ func encode(args []string) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var textBytes int64
-	for _, d := range docs {
-		textBytes += int64(len(d.Text))
-	}
 	tok, err := bpe.Load(context.Background(), *name)
 	if err != nil {
 		log.Fatal(err)
@@ -140,7 +147,7 @@ func encode(args []string) {
 	}
 	tok.Encode(nil, "warm up") // vocabulary init outside the timed part, as bpe-ref does
 
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuSeconds()
 	toks := make([][]int32, len(docs))
 	next := make(chan int, 256)
 	var wg sync.WaitGroup
@@ -158,23 +165,78 @@ func encode(args []string) {
 	}
 	close(next)
 	wg.Wait()
-	elapsed := time.Since(start).Seconds()
+	elapsed, cpu := time.Since(start).Seconds(), cpuSeconds()-cpu0
+	writeBin(*out, toks, tok.EOT())
+	report(docs, nbytes, toks, *workers, elapsed, cpu)
+}
 
-	f, err := os.Create(*out)
+// encodeRef is bpe-ref's loop: github.com/tiktoken-go/tokenizer, r50k_base,
+// errors replaced, one goroutine.
+func encodeRef(args []string) {
+	fs := flag.NewFlagSet("ref", flag.ExitOnError)
+	in := fs.String("in", "", "input JSONL {id,text}")
+	out := fs.String("out", "", "output .bin (uint16 LE)")
+	fs.Parse(args)
+	docs, nbytes, err := readAll(*in)
+	if err != nil {
+		log.Fatal(err)
+	}
+	codec, err := tiktoken.Get(tiktoken.R50kBase)
+	if err != nil {
+		log.Fatal(err)
+	}
+	codec.SetErrorMode(tiktoken.ErrorModeReplace)
+	_, _, _ = codec.Encode("warm up")
+	start, cpu0 := time.Now(), cpuSeconds()
+	toks := make([][]int32, len(docs))
+	for i, d := range docs {
+		ids, _, err := codec.Encode(d.Text)
+		if err != nil {
+			log.Fatalf("%s: %v", d.ID, err)
+		}
+		toks[i] = make([]int32, len(ids))
+		for j, id := range ids {
+			toks[i][j] = int32(id)
+		}
+	}
+	elapsed, cpu := time.Since(start).Seconds(), cpuSeconds()-cpu0
+	writeBin(*out, toks, 50256)
+	report(docs, nbytes, toks, 1, elapsed, cpu)
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+func report(docs []doc, nbytes int64, toks [][]int32, workers int, elapsed, cpu float64) {
+	var textBytes, total int64
+	for i, d := range docs {
+		textBytes += int64(len(d.Text))
+		total += int64(len(toks[i])) + 1
+	}
+	fmt.Printf("docs %d bytes %d text_bytes %d tokens %d workers %d elapsed %.3f MB/s %.2f cpu_s %.3f\n",
+		len(docs), nbytes, textBytes, total, workers, elapsed, float64(textBytes)/1e6/elapsed, cpu)
+}
+
+// writeBin writes each document's ids and eot as uint16 little-endian.
+func writeBin(path string, toks [][]int32, eot int32) {
+	f, err := os.Create(path)
 	if err != nil {
 		log.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	var buf [2]byte
-	var total int64
 	for _, ids := range toks {
 		for _, id := range ids {
 			binary.LittleEndian.PutUint16(buf[:], uint16(id))
 			w.Write(buf[:])
 		}
-		binary.LittleEndian.PutUint16(buf[:], uint16(tok.EOT()))
+		binary.LittleEndian.PutUint16(buf[:], uint16(eot))
 		w.Write(buf[:])
-		total += int64(len(ids)) + 1
 	}
 	if err := w.Flush(); err != nil {
 		log.Fatal(err)
@@ -182,8 +244,6 @@ func encode(args []string) {
 	if err := f.Close(); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("docs %d bytes %d text_bytes %d tokens %d workers %d elapsed %.3f MB/s %.2f\n",
-		len(docs), nbytes, textBytes, total, *workers, elapsed, float64(textBytes)/1e6/elapsed)
 }
 
 func readAll(path string) ([]doc, int64, error) {
