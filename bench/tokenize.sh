@@ -13,7 +13,11 @@
 #   scaling:    bpebench encode at 1, 2, ... WORKERS workers.
 #
 # Each run is repeated REPEAT times and the fastest kept: the machine is
-# shared, so the best of several runs is the one least disturbed.
+# shared, so the best of several runs is the one least disturbed. Besides
+# the encoding time each program reports (wall clock, encoding only), the
+# CPU seconds (user+sys) of the whole process are shown: on a crowded
+# machine they move less than wall time, though they include reading the
+# JSONL and loading the vocabulary on both sides.
 #
 # Env: SIZE_MB (0: the corpus once, ~9.5 MB), WORKERS (nproc), REPEAT (3),
 #      DATA (../shared/data), PEERS (/tmp/peers), WORK (temporary folder,
@@ -40,27 +44,34 @@ corpus="$WORK/corpus.jsonl"
 [[ -s "$corpus" ]] || "$WORK/bpebench" gen -data "$DATA" -out "$corpus" -mb "$SIZE_MB"
 
 # best LABEL CMD...: runs CMD REPEAT times, prints its fastest summary line
-# and sets BEST to that run's elapsed seconds.
+# and sets BEST to that run's elapsed seconds and CPU to the least CPU
+# seconds of the process.
 best() {
-	local label=$1 line el
+	local label=$1 line el cpu
 	shift
-	BEST=""
+	BEST="" CPU=""
 	local bestline=""
 	for _ in $(seq "$REPEAT"); do
-		line=$("$@")
+		exec 3>&1
+		cpu=$({ TIMEFORMAT='%U %S'; time "$@" >"$WORK/line" 2>&3; } 2>&1 | awk '{print $1 + $2}')
+		exec 3>&-
+		line=$(cat "$WORK/line")
 		el=$(awk '{for (i = 1; i < NF; i++) if ($i == "elapsed") print $(i+1)}' <<<"$line")
 		if [[ -z "$BEST" ]] || awk -v a="$el" -v b="$BEST" 'BEGIN{exit !(a < b)}'; then
 			BEST=$el
 			bestline=$line
 		fi
+		if [[ -z "$CPU" ]] || awk -v a="$cpu" -v b="$CPU" 'BEGIN{exit !(a < b)}'; then
+			CPU=$cpu
+		fi
 	done
-	printf '%-14s %s\n' "$label" "$bestline"
+	printf '%-12s %s cpu_s %s\n' "$label" "$bestline" "$CPU"
 }
 
 best "bpe-ref" "$PEERS/bpe-ref" -in "$corpus" -out "$WORK/ref.bin" -workers 1
-ref=$BEST
+ref=$BEST refcpu=$CPU
 best "curate w=1" "$WORK/bpebench" encode -in "$corpus" -out "$WORK/ours.bin" -workers 1
-ours=$BEST
+ours=$BEST ourcpu=$CPU
 if cmp -s "$WORK/ref.bin" "$WORK/ours.bin"; then
 	echo "tokens: identical ($(stat -c %s "$WORK/ours.bin") bytes)"
 else
@@ -68,7 +79,8 @@ else
 	cmp "$WORK/ref.bin" "$WORK/ours.bin" >&2 || true
 	exit 1
 fi
-awk -v r="$ref" -v o="$ours" 'BEGIN{printf "ratio at 1 worker: %.2fx bpe-ref (goal >= 3x)\n", r / o}'
+awk -v r="$ref" -v o="$ours" -v rc="$refcpu" -v oc="$ourcpu" \
+	'BEGIN{printf "ratio at 1 worker: %.2fx bpe-ref encoding time (goal >= 3x); whole-process CPU %.2fx\n", r / o, rc / oc}'
 
 for w in $(seq 2 "$WORKERS"); do
 	best "curate w=$w" "$WORK/bpebench" encode -in "$corpus" -out "$WORK/ours$w.bin" -workers "$w"
