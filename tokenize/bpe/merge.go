@@ -170,7 +170,7 @@ func hotKeyOf(piece string) (k0, k1 uint64, slot uint32) {
 // encoderState is one goroutine's scratch space and piece cache. A state is
 // used by one Encode call at a time (see statePool).
 type encoderState struct {
-	hot   []hotEntry
+	hot []hotEntry
 	// cache maps pieces to spans of arena. Its keys are copies in keys,
 	// never the caller's text, which may be freed once Encode returns.
 	cache map[string]span
