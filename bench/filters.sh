@@ -74,7 +74,7 @@ peer=$(cpu "$PEERS/jsonl-copy" -in "$corpus" -out "$WORK/copy.jsonl")
 go build -o "$WORK/curate" ./cmd/curate
 stages=$("$WORK/curate" stages 2>/dev/null || true)
 lang=""
-if grep -q "filter.language" <<<"$stages"; then
+if grep -qE "^  filter\.language( |$)" <<<"$stages"; then
 	lang="  - filter.language: {}"
 fi
 write() { # name stages...
