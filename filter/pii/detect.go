@@ -247,6 +247,8 @@ func octet(text string, i int) (v, end int, ok bool) {
 	return v, j, true
 }
 
+var ipWords = []string{"ip", "ips", "ipv4", "address", "addr", "server", "dns", "host", "gateway", "proxy", "router", "resolver", "nameserver", "ping", "via", "from"}
+
 var versionWords = []string{"version", "ver", "v", "release", "build", "firmware", "kernel", "rev", "revision", "update"}
 
 // ipv4 parses a dotted quad at text[i:] and accepts it when it is public.
@@ -275,6 +277,9 @@ func ipv4(text string, i int) (end int, ok bool) {
 	}
 	if precededBy(text, i, versionWords) {
 		return 0, false
+	}
+	if b[0] < 10 && b[1] < 10 && b[2] < 10 && b[3] < 10 && !precededBy(text, i, ipWords) {
+		return 0, false // "Desktop 2.9.0.5": four single digits are a version unless said to be an address
 	}
 	if !publicIP(netip.AddrFrom4(b)) {
 		return 0, false

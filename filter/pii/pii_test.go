@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/curatehq/curate/filter/internal/benchdata"
 	"github.com/curatehq/curate/pipelines"
 	"github.com/curatehq/curate/pipelines/pipelinetest"
 )
@@ -23,7 +24,8 @@ func TestFind(t *testing.T) {
 		{"at end: x_y@dept.school.edu.", "at end: <EMAIL>."},
 		{"logo@2x.png and pkg@1.2.3 and @handle and a@b", "logo@2x.png and pkg@1.2.3 and @handle and a@b"},
 		// IP
-		{"server 8.8.4.4 and 1.1.1.1:53", "server <IP> and <IP>:53"},
+		{"server 8.8.4.4 and dns 1.1.1.1:53", "server <IP> and dns <IP>:53"},
+		{"TouchWare Desktop 2.9.0.5 and 1.2.3.4 but 81.2.3.4", "TouchWare Desktop 2.9.0.5 and 1.2.3.4 but <IP>"},
 		{"private 192.168.0.1 10.1.2.3 127.0.0.1 172.16.5.4 100.64.0.1 203.0.113.9", "private 192.168.0.1 10.1.2.3 127.0.0.1 172.16.5.4 100.64.0.1 203.0.113.9"},
 		{"version 2.10.4.1, v1.2.3.4, 1.2.3.4.5 and 01.02.03.04", "version 2.10.4.1, v1.2.3.4, 1.2.3.4.5 and 01.02.03.04"},
 		{"ipv6 2606:4700:4700::1111 and [2a00:1450:4001:81b::200e]:443", "ipv6 <IP> and [<IP>]:443"},
@@ -132,5 +134,32 @@ func BenchmarkFind(b *testing.B) {
 				ms = d.Find(ms[:0], c.text)
 			}
 		})
+	}
+}
+
+// TestRealData runs the detector over the shared web and webtext samples:
+// every finding there was checked by hand (contact details on web pages;
+// version numbers such as "Desktop 2.9.0.5" are not addresses).
+func TestRealData(t *testing.T) {
+	want := map[string]bool{
+		"phone 020 7393 1500": true, "email ask@bufvc.ac.uk": true, "email info@claihr.ca": true,
+		"phone +32 (0)2 790 75 75": true, "phone +32 (0)2 790 75 85": true, "email info@eun.org": true,
+	}
+	d := NewDetector()
+	got := map[string]bool{}
+	for _, doc := range benchdata.All(t) {
+		for _, m := range d.Find(nil, doc) {
+			got[m.Kind.String()+" "+doc[m.Start:m.End]] = true
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("unexpected finding %q", k)
+		}
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("missed %q", k)
+		}
 	}
 }
