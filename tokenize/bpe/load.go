@@ -108,7 +108,7 @@ func parseTiktoken(data []byte) ([]string, error) {
 			return nil, fmt.Errorf("line %d: want \"TOKEN RANK\"", lineNo)
 		}
 		rank, err := strconv.Atoi(string(line[sp+1:]))
-		if err != nil || rank < 0 || rank > 1<<24 {
+		if err != nil || rank < 0 || rank >= maxVocab {
 			return nil, fmt.Errorf("line %d: bad rank %q", lineNo, line[sp+1:])
 		}
 		n := base64.StdEncoding.DecodedLen(sp)
@@ -211,7 +211,7 @@ func (t *Tokenizer) finish(tokens []string, specials map[string]int32) error {
 
 // maxVocab bounds ids, so that a corrupt file cannot make Load allocate
 // gigabytes.
-const maxVocab = 1 << 24
+const maxVocab = idMask
 
 // eotNames are the end-of-text tokens of well-known tokenizers, in the
 // order they are looked for.

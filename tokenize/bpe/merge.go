@@ -10,108 +10,112 @@ import (
 const noRank = ^uint32(0)
 
 // pairTable maps two adjacent token ids to the token they merge into and
-// the merge's rank (lower merges first). It is an open-addressing hash
-// table over uint64 keys, built once and then only read, so lookups need no
-// locking and cost one multiply and, usually, one cache line; pairs of
-// single bytes, the first lookups of every merge, come from a dense table.
+// the merge's rank (lower merges first). Pairs are added with put, then
+// compact freezes them into an open-addressing hash table of packed 8-byte
+// slots (left and right id, merged id: 21 bits each), read without
+// locking: one multiply and, usually, one cache line per lookup. When every
+// merge's rank is its merged id (tiktoken vocabularies) ranks take no
+// space; otherwise a parallel array holds them. Pairs of single bytes, the
+// first lookups of every merge, come from a dense 256x256 table.
 type pairTable struct {
-	slots []pairSlot
+	build map[uint64]uint64 // pair key -> rank<<32 | id, until compact
+
+	slots []uint64 // key<<idBits | id; emptySlot when free
+	ranks []uint32 // rank per slot; nil when every rank is the merged id
 	shift uint
-	n     int
-	// bytePairs[a<<8|b] is the merge of the tokens of bytes a and b.
-	bytePairs []uint64
+
+	bytePairs []int32  // merged id of two bytes' tokens, or -1
+	byteRanks []uint32 // nil when every rank is the merged id
 }
 
-type pairSlot struct {
-	key uint64 // left<<32 | right; emptyKey when free
-	val uint64 // rank<<32 | merged id
-}
+const (
+	idBits    = 21
+	idMask    = 1<<idBits - 1
+	emptySlot = ^uint64(0)
+)
 
-const emptyKey = ^uint64(0)
-
-func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<idBits | uint64(uint32(b)) }
 
 func newPairTable(capacity int) pairTable {
+	return pairTable{build: make(map[uint64]uint64, capacity)}
+}
+
+// put records that a followed by b merges into id at rank. A pair already
+// present keeps its lower rank. Ids must be below maxVocab.
+func (p *pairTable) put(a, b int32, rank uint32, id int32) {
+	k := pairKey(a, b)
+	if v, ok := p.build[k]; ok && uint32(v>>32) <= rank {
+		return
+	}
+	p.build[k] = uint64(rank)<<32 | uint64(uint32(id))
+}
+
+// compact freezes the pairs put so far into the lookup tables; byteID
+// gives the token of each byte.
+func (p *pairTable) compact(byteID *[256]int32) {
 	size := 16
-	for size < 2*capacity {
+	for size < 2*len(p.build) {
 		size *= 2
 	}
-	p := pairTable{slots: make([]pairSlot, size), shift: uint(64 - bits.TrailingZeros(uint(size)))}
+	p.slots = make([]uint64, size)
 	for i := range p.slots {
-		p.slots[i].key = emptyKey
+		p.slots[i] = emptySlot
 	}
-	return p
+	p.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	rankIsID := true
+	for _, v := range p.build {
+		if uint32(v>>32) != uint32(v) {
+			rankIsID = false
+			break
+		}
+	}
+	p.ranks = nil
+	if !rankIsID {
+		p.ranks = make([]uint32, size)
+	}
+	mask := uint64(size - 1)
+	for k, v := range p.build {
+		i := p.slot(k)
+		for p.slots[i] != emptySlot {
+			i = (i + 1) & mask
+		}
+		p.slots[i] = k<<idBits | uint64(uint32(v))&idMask
+		if p.ranks != nil {
+			p.ranks[i] = uint32(v >> 32)
+		}
+	}
+	p.build = nil
+	p.bytePairs = make([]int32, 1<<16)
+	if !rankIsID {
+		p.byteRanks = make([]uint32, 1<<16)
+	}
+	for a := 0; a < 256; a++ {
+		for b := 0; b < 256; b++ {
+			r, m := p.get(byteID[a], byteID[b])
+			p.bytePairs[a<<8|b] = m
+			if p.byteRanks != nil {
+				p.byteRanks[a<<8|b] = r
+			}
+		}
+	}
 }
 
 func (p *pairTable) slot(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> p.shift }
 
-// put records that a followed by b merges into id at rank. A pair already
-// present keeps its lower rank.
-func (p *pairTable) put(a, b int32, rank uint32, id int32) {
-	if 2*(p.n+1) > len(p.slots) {
-		p.grow()
-	}
-	key := pairKey(a, b)
-	mask := uint64(len(p.slots) - 1)
-	for i := p.slot(key); ; i = (i + 1) & mask {
-		s := &p.slots[i]
-		switch s.key {
-		case emptyKey:
-			s.key = key
-			s.val = uint64(rank)<<32 | uint64(uint32(id))
-			p.n++
-			return
-		case key:
-			if uint32(s.val>>32) > rank {
-				s.val = uint64(rank)<<32 | uint64(uint32(id))
-			}
-			return
-		}
-	}
-}
-
-func (p *pairTable) grow() {
-	old := p.slots
-	*p = newPairTable(len(old))
-	for _, s := range old {
-		if s.key != emptyKey {
-			p.put(int32(s.key>>32), int32(uint32(s.key)), uint32(s.val>>32), int32(uint32(s.val)))
-		}
-	}
-}
-
-// compact resizes the table to its contents and builds the byte-pair
-// table from byteID; it is called once the table is complete.
-func (p *pairTable) compact(byteID *[256]int32) {
-	old := p.slots
-	*p = newPairTable(p.n)
-	for _, s := range old {
-		if s.key != emptyKey {
-			p.put(int32(s.key>>32), int32(uint32(s.key)), uint32(s.val>>32), int32(uint32(s.val)))
-		}
-	}
-	p.bytePairs = make([]uint64, 1<<16)
-	for a := 0; a < 256; a++ {
-		for b := 0; b < 256; b++ {
-			r, m := p.get(byteID[a], byteID[b])
-			p.bytePairs[a<<8|b] = uint64(r)<<32 | uint64(uint32(m))
-		}
-	}
-}
-
 // get returns the rank and merged id of the pair (a, b), or noRank.
 func (p *pairTable) get(a, b int32) (uint32, int32) {
-	if p.n == 0 {
-		return noRank, -1
-	}
 	key := pairKey(a, b)
 	mask := uint64(len(p.slots) - 1)
 	for i := p.slot(key); ; i = (i + 1) & mask {
-		s := &p.slots[i]
-		if s.key == key {
-			return uint32(s.val >> 32), int32(uint32(s.val))
+		s := p.slots[i]
+		if s>>idBits == key {
+			id := int32(s & idMask)
+			if p.ranks == nil {
+				return uint32(id), id
+			}
+			return p.ranks[i], id
 		}
-		if s.key == emptyKey {
+		if s == emptySlot {
 			return noRank, -1
 		}
 	}
@@ -119,8 +123,15 @@ func (p *pairTable) get(a, b int32) (uint32, int32) {
 
 // getBytes returns the merge of the single-byte tokens of a and b.
 func (p *pairTable) getBytes(a, b byte) (uint32, int32) {
-	v := p.bytePairs[int(a)<<8|int(b)]
-	return uint32(v >> 32), int32(uint32(v))
+	i := int(a)<<8 | int(b)
+	id := p.bytePairs[i]
+	switch {
+	case id < 0:
+		return noRank, -1
+	case p.byteRanks == nil:
+		return uint32(id), id
+	}
+	return p.byteRanks[i], id
 }
 
 // Piece cache bounds: pieces longer than maxCachedPiece are merged every

@@ -82,7 +82,7 @@ func Train(ctx context.Context, opts TrainOptions, inputs ...string) (*Tokenizer
 	if opts.VocabSize < 256+len(opts.Specials) {
 		return nil, stats, fmt.Errorf("train: vocab size %d is below 256 bytes + %d special tokens", opts.VocabSize, len(opts.Specials))
 	}
-	if opts.VocabSize > 1<<24 {
+	if opts.VocabSize > maxVocab {
 		return nil, stats, fmt.Errorf("train: vocab size %d is too large", opts.VocabSize)
 	}
 	var split splitter
@@ -343,7 +343,7 @@ func learnMerges(ctx context.Context, counts map[string]int64, n int, minFreq in
 		}
 		words[wi] = word{syms: syms, count: counts[p]}
 		for i := 0; i+1 < len(syms); i++ {
-			k := pairKey(syms[i], syms[i+1])
+			k := trainKey(syms[i], syms[i+1])
 			pairCount[k] += counts[p]
 			if w := where[k]; len(w) == 0 || w[len(w)-1] != int32(wi) {
 				where[k] = append(w, int32(wi))
@@ -405,7 +405,7 @@ func learnMerges(ctx context.Context, counts map[string]int64, n int, minFreq in
 				continue // stale entry: an earlier merge changed the word
 			}
 			for i := 0; i+1 < len(w.syms); i++ {
-				pairCount[pairKey(w.syms[i], w.syms[i+1])] -= w.count
+				pairCount[trainKey(w.syms[i], w.syms[i+1])] -= w.count
 			}
 			out := w.syms[:0]
 			for i := 0; i < len(w.syms); i++ {
@@ -418,7 +418,7 @@ func learnMerges(ctx context.Context, counts map[string]int64, n int, minFreq in
 			}
 			w.syms = out
 			for i := 0; i+1 < len(out); i++ {
-				k := pairKey(out[i], out[i+1])
+				k := trainKey(out[i], out[i+1])
 				pairCount[k] += w.count
 				if out[i] == id || out[i+1] == id {
 					changed[k] = true
@@ -487,3 +487,7 @@ func fromMerges(name string, merges []mergePair, specials []string, split splitt
 	}
 	return t, nil
 }
+
+// trainKey packs a pair of ids for training's maps; ordering keys orders
+// pairs by left id, then right id.
+func trainKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
