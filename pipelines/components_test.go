@@ -225,10 +225,10 @@ func (m *memSink) Write(ctx context.Context, rec arrow.Record) error {
 func (m *memSink) Commit(ctx context.Context) error { m.commits++; return nil }
 
 // Snapshot and Restore make memSink resumable: its rows so far.
-func (m *memSink) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encode(m.rows) }
-func (m *memSink) Restore(r io.Reader) error  { return json.NewDecoder(r).Decode(&m.rows) }
-func (m *memSink) Close(ctx context.Context) error  { m.closed = true; m.save(); return nil }
-func (m *memSink) Abort() error                     { m.aborted = true; m.save(); return nil }
+func (m *memSink) Snapshot(w io.Writer) error      { return json.NewEncoder(w).Encode(m.rows) }
+func (m *memSink) Restore(r io.Reader) error       { return json.NewDecoder(r).Decode(&m.rows) }
+func (m *memSink) Close(ctx context.Context) error { m.closed = true; m.save(); return nil }
+func (m *memSink) Abort() error                    { m.aborted = true; m.save(); return nil }
 func (m *memSink) save() {
 	collectedMu.Lock()
 	collected[m.name] = m

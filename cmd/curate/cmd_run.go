@@ -69,6 +69,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	resume := fs.Bool("resume", false, "continue an interrupted run from its journal")
 	force := fs.Bool("force-restart", false, "start over even if a journal exists")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	fs.Var(sizeFlag{&opts.CheckpointBytes}, "checkpoint-bytes", "input text between checkpoint barriers (default 64MiB); fixed per output: a resumed run must use the same value")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: curate run [flags] PIPELINE.yaml")
 		fs.PrintDefaults()
@@ -89,14 +90,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	_ = state
-	_ = force
-	if *resume {
-		fmt.Fprintln(stderr, "curate run: --resume: this build keeps no run journal yet; rerun the pipeline from the start")
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	opts.StateDir, opts.Resume, opts.ForceRestart = *state, *resume, *force
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts.Stop = gracefulStop(cancel, stderr)
 	opts.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if !*quiet {
 		opts.Progress = stderr
@@ -122,8 +119,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			return trainAfterRun(ctx, p.Train, stdout, stderr)
 		}
 		return 0
-	case ctx.Err() != nil:
-		fmt.Fprintf(stderr, "curate run: interrupted; output committed so far is kept, uncommitted shards were removed; run the same command again to redo the run\n")
+	case errors.Is(err, pipelines.ErrStopped) && !strings.Contains(err.Error(), "cannot be resumed"):
+		fmt.Fprintf(stderr, "curate run: interrupted at a checkpoint (%d documents read); continue with:\n  curate run --resume %s%s\n",
+			rep.DocumentsIn, stateFlag(*state), pos[0])
+		return 130
+	case errors.Is(err, pipelines.ErrStopped) || ctx.Err() != nil:
+		fmt.Fprintf(stderr, "curate run: interrupted: %v\nuncommitted output was removed; run the same command again to start over\n", err)
 		return 130
 	case pipelines.IsConfigError(err):
 		fmt.Fprintln(stderr, err)
@@ -132,6 +133,29 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "curate run: %v\n", err)
 		return 1
 	}
+}
+
+// gracefulStop turns the first SIGINT or SIGTERM into a graceful stop (the
+// run saves a checkpoint and exits) and a second one into cancellation.
+func gracefulStop(cancel context.CancelFunc, stderr io.Writer) <-chan struct{} {
+	stop := make(chan struct{})
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fmt.Fprintln(stderr, "curate run: stopping at the next checkpoint (interrupt again to abort now)")
+		close(stop)
+		<-sig
+		cancel()
+	}()
+	return stop
+}
+
+func stateFlag(state string) string {
+	if state == "" {
+		return ""
+	}
+	return "--state " + state + " "
 }
 
 func validateCmd(args []string, stdout, stderr io.Writer) int {

@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/curatehq/curate/pipelines/pipelinetest"
+)
+
+const killPipeline = `
+sources:
+  - jsonl: {path: "in/*.jsonl.gz", domain: web}
+stages:
+  - filter.clean: {}
+  - dedup.exact: {}
+  - filter.gopher_quality: {}
+  - filter.pii: {}
+  - dedup.minhash: {}
+  - tokenize.encode: {tokenizer: gpt2}
+sinks:
+  - tokens: {path: out/tokens, tokenizer: gpt2, val_fraction: 0.05, shard_tokens: 200000}
+`
+
+// buildCurate builds the curate binary once for the package's tests.
+func buildCurate(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "curate")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/curate")
+	cmd.Dir = pipelinetest.ModuleRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// killCorpus writes documents from the shared text with duplicates and
+// near-duplicates mixed in.
+func killCorpus(t *testing.T, dir string) {
+	data := pipelinetest.SharedData(t)
+	files, _ := filepath.Glob(filepath.Join(data, "text", "nltk_state_union", "*.txt"))
+	r := rand.New(rand.NewPCG(7, 7))
+	for fi := 0; fi < 3; fi++ {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		enc := json.NewEncoder(zw)
+		var prev []string
+		for i, f := range files {
+			b, _ := os.ReadFile(f)
+			paras := strings.Split(strings.ToValidUTF8(string(b), "?"), "\n")
+			for j := 0; j+6 <= len(paras); j += 6 {
+				text := strings.Join(paras[j:j+6], "\n\n")
+				if len(prev) > 0 && r.IntN(8) == 0 {
+					text = prev[r.IntN(len(prev))] // an exact duplicate
+				}
+				prev = append(prev, text)
+				enc.Encode(map[string]string{"id": fmt.Sprintf("f%d-%d-%d", fi, i, j), "text": text})
+			}
+		}
+		zw.Close()
+		os.WriteFile(filepath.Join(dir, "in", fmt.Sprintf("part-%d.jsonl.gz", fi)), buf.Bytes(), 0o644)
+	}
+}
+
+func outputs(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	m := map[string][]byte{}
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || strings.HasPrefix(info.Name(), ".") {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		m[rel] = b
+		return nil
+	})
+	return m
+}
+
+// TestKillAndResume SIGKILLs a multi-stage run at seeded random moments,
+// resumes it each time, and compares the final output with a clean run's
+// byte for byte.
+func TestKillAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs the pipeline a dozen times")
+	}
+	bin := buildCurate(t)
+	setup := func(name string) string {
+		dir := filepath.Join(t.TempDir(), name)
+		os.MkdirAll(filepath.Join(dir, "in"), 0o755)
+		killCorpus(t, dir)
+		os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(killPipeline), 0o644)
+		return dir
+	}
+	run := func(dir string, extra ...string) *exec.Cmd {
+		args := append([]string{"run", "--quiet", "--workers", "2", "--checkpoint-bytes", "256KiB"}, extra...)
+		return exec.Command(bin, append(args, filepath.Join(dir, "p.yaml"))...)
+	}
+	clean := setup("clean")
+	t0 := time.Now()
+	if out, err := run(clean).CombinedOutput(); err != nil {
+		t.Fatalf("clean run: %v\n%s", err, out)
+	}
+	full := time.Since(t0)
+	want := outputs(t, filepath.Join(clean, "out"))
+
+	dir := setup("killed")
+	journal := filepath.Join(dir, "out", "tokens.state", "journal.json")
+	checkpointOf := func() int64 {
+		b, err := os.ReadFile(journal)
+		if err != nil {
+			return 0
+		}
+		var j struct{ Checkpoint int64 }
+		json.Unmarshal(b, &j)
+		return j.Checkpoint
+	}
+	r := rand.New(rand.NewPCG(42, 1))
+	kills, resumes := 0, 0
+	for {
+		resume := checkpointOf() > 0
+		var cmd *exec.Cmd
+		if resume {
+			cmd = run(dir, "--resume")
+			resumes++
+		} else {
+			cmd = run(dir)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if kills == 6 {
+			if err := <-done; err != nil {
+				t.Fatalf("final run: %v\n%s", err, stderr.String())
+			}
+			break
+		}
+		// Kill at a seeded random moment: the first time before any
+		// checkpoint, later a random few milliseconds after the run saved
+		// a checkpoint beyond the one it resumed from.
+		before := checkpointOf()
+		delay := time.Duration(r.IntN(40)) * time.Millisecond
+		var err error
+		exited := false
+	wait:
+		for {
+			select {
+			case err = <-done:
+				exited = true
+				break wait
+			case <-time.After(2 * time.Millisecond):
+				if (kills == 0 && time.Since(t0) > 0) || checkpointOf() > before {
+					time.Sleep(delay)
+					break wait
+				}
+			}
+		}
+		if exited {
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, stderr.String())
+			}
+			t.Fatalf("the run finished before kill %d", kills+1)
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		kills++
+	}
+	t.Logf("%d kills, %d resumes from a journal; clean run %v", kills, resumes, full)
+	if kills < 5 || resumes < 3 {
+		t.Fatalf("only %d kills and %d resumes happened", kills, resumes)
+	}
+	got := outputs(t, filepath.Join(dir, "out"))
+	if len(got) != len(want) {
+		t.Errorf("files: got %d, want %d", len(got), len(want))
+	}
+	for name, w := range want {
+		if !bytes.Equal(got[name], w) {
+			t.Errorf("%s differs after %d kills and resumes (%d vs %d bytes)", name, kills, len(got[name]), len(w))
+		}
+	}
+}
