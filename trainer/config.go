@@ -14,6 +14,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -93,7 +95,7 @@ func ParseConfig(b []byte, dir string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, withSuggestions(err)
 	}
 	for _, p := range []*string{&c.Data, &c.ValData, &c.Out} {
 		if *p != "" && !filepath.IsAbs(*p) && !strings.Contains(*p, "://") {
@@ -236,4 +238,60 @@ func (c *Config) ModelConfig(vocab int) llama.Config {
 		Vocab: vocab, Context: m.Context, Layers: m.Layers, Heads: m.Heads, KVHeads: m.KVHeads,
 		Dim: m.Dim, Hidden: m.Hidden, RopeBase: m.RopeBase, RopeScale: m.RopeScale, TieEmbeddings: *m.TieEmbeddings,
 	}
+}
+
+// unknownField matches yaml's strict-decoding complaint.
+var unknownField = regexp.MustCompile(`field (\S+) not found in type trainer\.(\w+)`)
+
+// knownFields are the keys of each config block, for "did you mean".
+var knownFields = map[string]any{"Config": Config{}, "ModelConfig": ModelConfig{}, "TrainConfig": TrainConfig{}}
+
+// withSuggestions rewrites yaml's unknown-field errors to name the block
+// and the closest known key.
+func withSuggestions(err error) error {
+	msg := unknownField.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := unknownField.FindStringSubmatch(m)
+		field, typ := sub[1], sub[2]
+		block := map[string]string{"Config": "", "ModelConfig": "model: ", "TrainConfig": "train: "}[typ]
+		out := fmt.Sprintf("%sunknown key %q", block, field)
+		var keys []string
+		t := reflect.TypeOf(knownFields[typ])
+		for i := 0; i < t.NumField(); i++ {
+			keys = append(keys, strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0])
+		}
+		best, bestD := "", 3
+		for _, k := range keys {
+			if d := editDistance(field, k); d < bestD {
+				best, bestD = k, d
+			}
+		}
+		if best != "" {
+			out += fmt.Sprintf(" (did you mean %q?)", best)
+		} else {
+			out += " (known: " + strings.Join(keys, ", ") + ")"
+		}
+		return out
+	})
+	return errors.New(strings.Replace(msg, "yaml: unmarshal errors:\n", "", 1))
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

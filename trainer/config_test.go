@@ -62,8 +62,9 @@ func TestConfigErrors(t *testing.T) {
 		{"data: d\nout: o\ntrain: {batch_size: 0}\n", ""}, // 0 means the default
 		{"data: d\nout: o\ntrain: {lr: -1}\n", "lr must be positive"},
 		{"data: d\nout: o\ntrain: {beta2: 1.5}\n", "beta1 and beta2"},
-		{"data: d\nout: o\ntrian: {}\n", "field trian not found"},
-		{"data: d\nout: o\nmodel: {layer: 2}\n", "field layer not found"},
+		{"data: d\nout: o\ntrian: {}\n", `line 3: unknown key "trian" (did you mean "train"?)`},
+		{"data: d\nout: o\nmodel: {layer: 2}\n", `model: unknown key "layer" (did you mean "layers"?)`},
+		{"data: d\nout: o\ntrain: {zzzzzzzz: 2}\n", `train: unknown key "zzzzzzzz" (known: batch_size, steps`},
 		{"data: d\nout: o\nlora: {rank: 8}\n", "LoRA fine-tuning is not implemented"},
 		{"data: [a, b]\nout: o\n", "cannot unmarshal"},
 		{"data: d\nout: o\ndata: e\n", "already defined"},

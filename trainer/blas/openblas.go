@@ -79,11 +79,13 @@ func register(h uintptr, lib *openblas) (err error) {
 		}
 	}()
 	purego.RegisterLibFunc(&lib.gemm, h, "cblas_sgemm")
-	var setThreads func(int32)
-	purego.RegisterLibFunc(&setThreads, h, "openblas_set_num_threads")
 	// Kernel parallelises over goroutines; OpenBLAS's own pool would spin
-	// against them.
-	setThreads(1)
+	// against them. A single-threaded build has nothing to pin.
+	if _, err := purego.Dlsym(h, "openblas_set_num_threads"); err == nil {
+		var setThreads func(int32)
+		purego.RegisterLibFunc(&setThreads, h, "openblas_set_num_threads")
+		setThreads(1)
+	}
 	return nil
 }
 
