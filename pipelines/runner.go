@@ -500,10 +500,21 @@ func drain(ch <-chan item) {
 	}
 }
 
+// panicError is a panic inside a component, turned into an error.
+type panicError struct {
+	who   string
+	value any
+	stack string
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("%s: panic: %v\n%s", e.who, e.value, e.stack)
+}
+
 // panicErr turns a panic inside a component into an error naming it.
 func panicErr(who string, err *error) {
 	if v := recover(); v != nil {
-		*err = fmt.Errorf("%s: panic: %v\n%s", who, v, firstFrames(debug.Stack()))
+		*err = &panicError{who: who, value: v, stack: firstFrames(debug.Stack())}
 	}
 }
 
@@ -700,6 +711,14 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 			case <-gctx.Done():
 				<-sl.done
 			}
+			var pe *panicError
+			if sl.err != nil && errors.As(sl.err, &pe) && sl.it.rec != nil && gctx.Err() == nil {
+				// A panic on a batch: find the record(s) it came from.
+				if err := r.isolate(gctx, s, sl.it.rec, out); err != nil {
+					return err
+				}
+				continue
+			}
 			if gctx.Err() != nil || sl.err != nil {
 				if sl.it.rec != nil {
 					sl.it.rec.Release()
@@ -728,6 +747,12 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 					}
 					return r.finish(gctx, s, sl.it.rec, sl.res, &sl.it)
 				}()
+				if err != nil && errors.As(err, &pe) && sl.it.rec != nil {
+					if err := r.isolate(gctx, s, sl.it.rec, out); err != nil {
+						return err
+					}
+					continue
+				}
 				if err != nil {
 					sl.it.rec.Release()
 					return fmt.Errorf("%s: %w", where(s.c), err)
@@ -750,6 +775,67 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 		}
 	}
 	return err
+}
+
+// isolate re-runs a batch on which a stage panicked one record at a time:
+// the records it panics on go to the rejects file with the panic message
+// (the run fails only past --max-rejects), the others go on in order. It
+// consumes rec.
+func (r *run) isolate(ctx context.Context, s *stageRun, rec arrow.Record, out chan<- item) error {
+	defer rec.Release()
+	ids, _ := StringCol(rec, ColID)
+	srcs, _ := StringCol(rec, ColSource)
+	for row := int64(0); row < rec.NumRows(); row++ {
+		one := rec.NewSlice(row, row+1)
+		it := item{rec: one}
+		err := func() (err error) {
+			defer panicErr(where(s.c), &err)
+			res, err := s.stage.Process(ctx, one)
+			if err != nil {
+				return err
+			}
+			if s.seq != nil {
+				if err := s.seq.Sequence(ctx, one, res); err != nil {
+					return err
+				}
+			}
+			return r.finish(ctx, s, one, res, &it)
+		}()
+		var pe *panicError
+		if errors.As(err, &pe) {
+			if it.rec != nil {
+				it.rec.Release()
+			}
+			rej := Reject{Reason: fmt.Sprintf("%s panicked: %v", s.c.Name, pe.value)}
+			if ids != nil {
+				rej.Record = "id " + ids.Value(int(row))
+			}
+			if srcs != nil {
+				rej.Path = srcs.Value(int(row))
+			}
+			s.in.Add(1)
+			s.mu.Lock()
+			s.dropped["panic"]++
+			s.mu.Unlock()
+			if err := r.rejects.Add(rej); err != nil {
+				return fmt.Errorf("%s: %w", where(s.c), err)
+			}
+			continue
+		}
+		if err != nil {
+			if it.rec != nil {
+				it.rec.Release()
+			}
+			return fmt.Errorf("%s: %w", where(s.c), err)
+		}
+		if it.rec == nil {
+			continue
+		}
+		if err := send(ctx, out, it); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // finish applies a Result: it replaces it.rec (releasing the input) with

@@ -202,21 +202,49 @@ sinks: [{testsink: {name: barrier}}]
 	}
 }
 
-func TestRunStagePanicIsAnErrorNotACrash(t *testing.T) {
-	_, err := runYAML(t, `
+func TestRunStagePanicRejectsTheRecordAndGoesOn(t *testing.T) {
+	rep, err := runYAML(t, `
 sources: [{testgen: {n: 500}}]
 stages:
   - test.panic: {on: "doc 321"}
 sinks: [{testsink: {name: panic}}]
-`, pipelines.Options{Workers: 4, BatchRows: 7})
-	if err == nil || !strings.Contains(err.Error(), "boom on doc 321") || !strings.Contains(err.Error(), "test.panic") {
-		t.Fatalf("err = %v", err)
+`, pipelines.Options{Workers: 4, BatchRows: 7, RejectsPath: filepath.Join(t.TempDir(), "rejects.jsonl")})
+	if err != nil {
+		t.Fatal(err)
 	}
-	collectedMu.Lock()
-	aborted := collected["panic"].aborted
-	collectedMu.Unlock()
-	if !aborted {
-		t.Error("sink was not aborted after the failure")
+	rows := texts(sinkRows(t, "panic"))
+	if len(rows) != 499 || rep.Rejected != 1 || rep.DocumentsOut != 499 {
+		t.Fatalf("%d rows out, %d rejected", len(rows), rep.Rejected)
+	}
+	for i, r := range rows {
+		want := i
+		if i >= 321 {
+			want = i + 1
+		}
+		if r != fmt.Sprintf("doc %d", want) {
+			t.Fatalf("row %d = %q: order lost around the panic", i, r)
+		}
+	}
+	b, _ := os.ReadFile(rep.RejectsFile)
+	if !strings.Contains(string(b), "test.panic panicked: boom on doc 321") || !strings.Contains(string(b), "id doc:321") {
+		t.Errorf("rejects file: %s", b)
+	}
+	if rep.Stages[0].Dropped["panic"] != 1 {
+		t.Errorf("stage report %+v", rep.Stages[0])
+	}
+}
+
+func TestRunPanicsPastMaxRejectsFail(t *testing.T) {
+	_, err := runYAML(t, `
+sources: [{testgen: {n: 50, prefix: same}}]
+stages:
+  - test.panic: {on: "same 3"}
+  - test.panic: {on: "same 4"}
+  - test.panic: {on: "same 5"}
+sinks: [{testsink: {name: maxrej}}]
+`, pipelines.Options{Workers: 2, MaxRejects: 2, RejectsPath: filepath.Join(t.TempDir(), "r.jsonl")})
+	if err == nil || !strings.Contains(err.Error(), "max_rejects=2") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
