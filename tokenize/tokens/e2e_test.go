@@ -3,6 +3,7 @@ package tokens
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -41,11 +42,20 @@ func init() {
 		})
 }
 
+// failAt, when >= 0, makes testparagraphs fail on reaching that paragraph:
+// a crash in the middle of a run (a global, so the pipeline file of the
+// failing run and of its resumption are the same).
+var failAt = -1
+
 func (s *paragraphs) Next(ctx context.Context) (arrow.Record, error) {
 	if s.n == len(s.texts) {
 		return nil, io.EOF
 	}
 	for s.n < len(s.texts) && !s.b.Full() {
+		if s.n == failAt {
+			s.b.Release()
+			return nil, errors.New("testparagraphs: failing as asked")
+		}
 		s.b.Add("p:"+strconv.Itoa(s.n), s.texts[s.n], "test", []string{"web", "books"}[s.n%2])
 		s.n++
 	}
@@ -151,6 +161,56 @@ func TestPipelineWithEncodeStage(t *testing.T) {
 	for name, b := range plain {
 		if !bytes.Equal(encoded[name], b) {
 			t.Errorf("%s differs with tokenize.encode", name)
+		}
+	}
+}
+
+// TestPipelineResume fails a run midway, resumes it from its journal, and
+// compares the store with an uninterrupted run's, byte for byte.
+func TestPipelineResume(t *testing.T) {
+	texts := corpusTexts(t, 400)
+	yaml := "sources:\n  - testparagraphs: {path: in.txt}\nsinks:\n  - tokens: {path: out, shard_tokens: 6000, val_fraction: 0.1}\n"
+	setup := func() (string, *pipelines.Pipeline) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "in.txt"), []byte(strings.Join(texts, "\n\n")), 0o644)
+		os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(yaml), 0o644)
+		p, err := pipelines.LoadFile(filepath.Join(dir, "p.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dir, p
+	}
+	opts := func(dir string, resume bool) pipelines.Options {
+		return pipelines.Options{Workers: 2, BatchRows: 20, CheckpointBytes: 8000, TempDir: dir,
+			StateDir: filepath.Join(dir, "state"), Resume: resume}
+	}
+	clean, p := setup()
+	if _, err := pipelines.Run(context.Background(), p, opts(clean, false)); err != nil {
+		t.Fatal(err)
+	}
+	dir, p := setup()
+	failAt = 250
+	_, err := pipelines.Run(context.Background(), p, opts(dir, false))
+	failAt = -1
+	if err == nil || !strings.Contains(err.Error(), "failing as asked") {
+		t.Fatalf("the first run should fail: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", store.ManifestFile)); !os.IsNotExist(err) {
+		t.Fatal("a failed run left a manifest")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", pipelines.JournalFile)); err != nil {
+		t.Fatalf("the failed run reached no checkpoint: %v", err)
+	}
+	if _, err := pipelines.Run(context.Background(), p, opts(dir, true)); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	want, got := readTree(t, filepath.Join(clean, "out")), readTree(t, filepath.Join(dir, "out"))
+	if len(got) != len(want) || len(want) < 6 {
+		t.Fatalf("%d files after resume, %d in the clean run", len(got), len(want))
+	}
+	for name, b := range want {
+		if !bytes.Equal(got[name], b) {
+			t.Errorf("%s differs from the uninterrupted run", name)
 		}
 	}
 }
