@@ -77,6 +77,13 @@ func (r *Rules) Measure(text string) Stats {
 	return r.measure(sc, text, true)
 }
 
+// MeasureLines computes the line statistics only (NewLinesWords stays 0).
+func (r *Rules) MeasureLines(text string) Stats {
+	sc := pool.Get().(*scratch)
+	defer pool.Put(sc)
+	return r.measure(sc, text, false)
+}
+
 func (r *Rules) measure(sc *scratch, text string, words bool) Stats {
 	var st Stats
 	punct, short, dupChars := 0, 0, 0

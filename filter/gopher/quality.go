@@ -95,6 +95,11 @@ func Measure(text string, stop *textstat.StopSet) QualityStats {
 	return st
 }
 
+// MeasureWords is Measure for a text already split by textstat.AppendWords.
+func MeasureWords(text string, words []textstat.Word, stop *textstat.StopSet) QualityStats {
+	return measureWords(text, words, stop)
+}
+
 func measureWords(text string, words []textstat.Word, stop *textstat.StopSet) QualityStats {
 	var st QualityStats
 	st.Words = len(words)

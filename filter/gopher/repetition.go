@@ -86,19 +86,25 @@ type RepetitionStats struct {
 func (r *RepetitionRules) Check(text string) string {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	reason, _ := r.measure(sc, text, true)
+	reason, _ := r.measure(sc, text, nil, true)
 	return reason
 }
 
 // Measure computes every statistic without stopping at the first failure.
 func (r *RepetitionRules) Measure(text string) RepetitionStats {
+	return r.MeasureWords(text, nil)
+}
+
+// MeasureWords is Measure for a text already split by textstat.AppendWords
+// (nil words: split here).
+func (r *RepetitionRules) MeasureWords(text string, words []textstat.Word) RepetitionStats {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	_, st := r.measure(sc, text, false)
+	_, st := r.measure(sc, text, words, false)
 	return st
 }
 
-func (r *RepetitionRules) measure(sc *scratch, text string, stop bool) (string, RepetitionStats) {
+func (r *RepetitionRules) measure(sc *scratch, text string, words []textstat.Word, stop bool) (string, RepetitionStats) {
 	var st RepetitionStats
 	total := float64(textstat.RuneLen(text))
 	if total == 0 {
@@ -173,13 +179,16 @@ func (r *RepetitionRules) measure(sc *scratch, text string, stop bool) (string, 
 	if len(r.TopNGrams) == 0 && len(r.DupNGrams) == 0 {
 		return "", st
 	}
-	sc.words = textstat.AppendWords(sc.words[:0], text)
+	if words == nil {
+		sc.words = textstat.AppendWords(sc.words[:0], text)
+		words = sc.words
+	}
 	sc.hashes = sc.hashes[:0]
 	sc.gramN = 0
-	for _, w := range sc.words {
+	for _, w := range words {
 		sc.hashes = append(sc.hashes, textstat.HashAt(text, int(w.Start), int(w.End)))
 	}
-	reason := r.ngrams(sc, &st, total, stop)
+	reason := r.ngrams(sc, words, &st, total, stop)
 	return reason, st
 }
 
@@ -189,7 +198,7 @@ func (r *RepetitionRules) measure(sc *scratch, text string, stop bool) (string, 
 // shorter n-gram repeated: on prose nearly every position drops out after
 // a few steps. Rules are decided in datatrove's order (top n-grams, then
 // duplicate n-grams, each by ascending n).
-func (r *RepetitionRules) ngrams(sc *scratch, st *RepetitionStats, total float64, stop bool) string {
+func (r *RepetitionRules) ngrams(sc *scratch, words []textstat.Word, st *RepetitionStats, total float64, stop bool) string {
 	maxN := 0
 	for _, rule := range r.TopNGrams {
 		maxN = max(maxN, rule.N)
@@ -223,7 +232,7 @@ func (r *RepetitionRules) ngrams(sc *scratch, st *RepetitionStats, total float64
 			if rule.N != n {
 				continue
 			}
-			st.Top[k] = r.topNGram(sc, n) / total
+			st.Top[k] = r.topNGram(sc, words, n) / total
 			if stop && rule.Frac > 0 && st.Top[k] > rule.Frac {
 				return "top_" + strconv.Itoa(n) + "_gram"
 			}
@@ -232,7 +241,7 @@ func (r *RepetitionRules) ngrams(sc *scratch, st *RepetitionStats, total float64
 			if rule.N != n {
 				continue
 			}
-			st.Dup[k] = float64(r.dupNGram(sc, n)) / total
+			st.Dup[k] = float64(r.dupNGram(sc, words, n)) / total
 			if rule.Frac > 0 && st.Dup[k] > rule.Frac && dupFail == "" {
 				dupFail = "dup_" + strconv.Itoa(n) + "_gram"
 			}
@@ -309,7 +318,7 @@ func (r *RepetitionRules) countGrams(sc *scratch, grams []uint64) {
 // topNGram returns the characters covered by the most frequent n-gram
 // (the first seen among equals): its count times its length with spaces
 // between words.
-func (r *RepetitionRules) topNGram(sc *scratch, n int) float64 {
+func (r *RepetitionRules) topNGram(sc *scratch, words []textstat.Word, n int) float64 {
 	best, pos := int32(1), 0 // with no repeats, the first n-gram
 	for k, c := range sc.counts {
 		if c > best { // the first candidate with the top count is that n-gram's first occurrence
@@ -317,7 +326,7 @@ func (r *RepetitionRules) topNGram(sc *scratch, n int) float64 {
 		}
 	}
 	chars := n - 1
-	for _, w := range sc.words[pos : pos+n] {
+	for _, w := range words[pos : pos+n] {
 		chars += int(w.Runes)
 	}
 	return float64(chars) * float64(best)
@@ -327,7 +336,7 @@ func (r *RepetitionRules) topNGram(sc *scratch, n int) float64 {
 // seen earlier, skipping past each duplicate, as datatrove counts them.
 // Positions that are not candidates hold unique n-grams: they are never
 // duplicates and no later n-gram can equal them.
-func (r *RepetitionRules) dupNGram(sc *scratch, n int) int {
+func (r *RepetitionRules) dupNGram(sc *scratch, words []textstat.Word, n int) int {
 	grams := sc.grams
 	sc.seen.Reset(len(sc.cand))
 	repeated, next := 0, int32(0)
@@ -336,7 +345,7 @@ func (r *RepetitionRules) dupNGram(sc *scratch, n int) int {
 			continue // inside a counted duplicate
 		}
 		if c, _ := sc.seen.Add(grams[p]); c > 1 {
-			for _, w := range sc.words[p : int(p)+n] {
+			for _, w := range words[p : int(p)+n] {
 				repeated += int(w.Runes)
 			}
 			next = p + int32(n)

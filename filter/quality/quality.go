@@ -28,6 +28,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -71,6 +72,8 @@ func NewScorer(language string) (*Scorer, error) {
 	return &Scorer{stop: stop, repetition: gopher.DefaultRepetitionRules(), fineweb: fineweb.DefaultRules()}, nil
 }
 
+var wordPool = sync.Pool{New: func() any { s := make([]textstat.Word, 0, 1024); return &s }}
+
 func clamp(x float64) float64 {
 	if math.IsNaN(x) || x < 0 {
 		return 0
@@ -81,12 +84,16 @@ func clamp(x float64) float64 {
 // Score returns text's quality score in 0..1.
 func (s *Scorer) Score(text, lang string) float64 {
 	stop := s.stop(lang)
-	q := gopher.Measure(text, stop)
+	wp := wordPool.Get().(*[]textstat.Word)
+	defer wordPool.Put(wp)
+	words := textstat.AppendWords((*wp)[:0], text)
+	*wp = words[:0]
+	q := gopher.MeasureWords(text, words, stop)
 	if q.NonSymbolWords == 0 {
 		return 0
 	}
-	fw := s.fineweb.Measure(text)
-	rep := s.repetition.Measure(text)
+	fw := s.fineweb.MeasureLines(text)
+	rep := s.repetition.MeasureWords(text, words)
 
 	subs := []struct{ w, v float64 }{
 		{1, clamp(math.Log10(float64(q.NonSymbolWords)/10) / 2)},
