@@ -189,11 +189,9 @@ type encoderState struct {
 	keys  []byte
 
 	// merge scratch
-	ids    []int32
-	ranks  []uint32
-	merged []int32
-	nodes  []node
-	heap   []uint64
+	ids   []int32
+	nodes []node
+	heap  []uint64
 
 	scratch []int32 // for Count
 }
@@ -263,40 +261,44 @@ func (st *encoderState) merge(t *Tokenizer, dst []int32, piece string) []int32 {
 	if len(piece) > smallPiece {
 		return st.mergeLong(t, dst, piece)
 	}
+	// parts on the stack: token id, and the rank and result of merging
+	// it with the next part
+	var parts [smallPiece]struct {
+		id, merged int32
+		rank       uint32
+	}
 	n := len(piece)
-	ids := st.ids[:0]
-	for i := 0; i < n; i++ {
-		ids = append(ids, t.byteID[piece[i]])
-	}
-	ranks, merged := st.ranks[:0], st.merged[:0]
 	for i := 0; i+1 < n; i++ {
-		r, m := t.pairs.getBytes(piece[i], piece[i+1])
-		ranks = append(ranks, r)
-		merged = append(merged, m)
+		parts[i].id = t.byteID[piece[i]]
+		parts[i].rank, parts[i].merged = t.pairs.getBytes(piece[i], piece[i+1])
 	}
-	for len(ranks) > 0 {
+	parts[n-1].id, parts[n-1].rank = t.byteID[piece[n-1]], noRank
+	for n > 1 {
 		best, bi := noRank, -1
-		for i, r := range ranks {
-			if r < best {
-				best, bi = r, i
+		for i := 0; i < n-1; i++ {
+			if parts[i].rank < best {
+				best, bi = parts[i].rank, i
 			}
 		}
 		if bi < 0 {
 			break
 		}
-		ids[bi] = merged[bi]
-		ids = append(ids[:bi+1], ids[bi+2:]...)
-		ranks = append(ranks[:bi], ranks[bi+1:]...)
-		merged = append(merged[:bi], merged[bi+1:]...)
-		if bi < len(ranks) {
-			ranks[bi], merged[bi] = t.pairs.get(ids[bi], ids[bi+1])
+		parts[bi].id = parts[bi].merged
+		copy(parts[bi+1:n-1], parts[bi+2:n])
+		n--
+		if bi < n-1 {
+			parts[bi].rank, parts[bi].merged = t.pairs.get(parts[bi].id, parts[bi+1].id)
+		} else {
+			parts[bi].rank = noRank
 		}
 		if bi > 0 {
-			ranks[bi-1], merged[bi-1] = t.pairs.get(ids[bi-1], ids[bi])
+			parts[bi-1].rank, parts[bi-1].merged = t.pairs.get(parts[bi-1].id, parts[bi].id)
 		}
 	}
-	st.ids, st.ranks, st.merged = ids, ranks, merged
-	return append(dst, ids...)
+	for i := 0; i < n; i++ {
+		dst = append(dst, parts[i].id)
+	}
+	return dst
 }
 
 // node is one token of a long piece being merged: a doubly linked list in
