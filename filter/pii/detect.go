@@ -494,7 +494,7 @@ func cardGroups(g []int) bool {
 //
 // Runs of digits without separators are phones only after '+'.
 func phone(text string, i int) (start, end int, ok bool) {
-	var groups [12]int
+	var groups, ends, nds [12]int
 	var firstDigits [3]byte
 	ng, nd := 0, 0
 	intl := false
@@ -535,9 +535,10 @@ func phone(text string, i int) (start, end int, ok bool) {
 			j++
 		}
 		if ng == len(groups) || nd > 16 {
-			return 0, 0, false
+			return intlPrefix(text, i, intl, ends[:ng], nds[:ng])
 		}
 		groups[ng] = g
+		ends[ng], nds[ng] = j, nd
 		ng++
 		// separator: one of " -./", or ") " handled above, or " (" next
 		if j < len(text) {
@@ -559,7 +560,7 @@ func phone(text string, i int) (start, end int, ok bool) {
 		break
 	}
 	if j < len(text) && (isAlnum(text[j]) || ((text[j] == '.' || text[j] == ',' || text[j] == '-' || text[j] == '/') && j+1 < len(text) && isDigit(text[j+1]))) {
-		return 0, 0, false
+		return intlPrefix(text, i, intl, ends[:ng-1], nds[:ng-1])
 	}
 	nseps := 0
 	for _, s := range sepKinds {
@@ -595,6 +596,22 @@ func phone(text string, i int) (start, end int, ok bool) {
 		}
 		if area[0] >= '2' && area[0] <= '9' {
 			return i, j, true
+		}
+	}
+	return 0, 0, false
+}
+
+// intlPrefix accepts the longest run of leading groups of a '+' number
+// that is a phone on its own and is followed by a space: "+1 415 555 2671
+// 4111111111111111" is a phone, then another number.
+func intlPrefix(text string, i int, intl bool, ends, nds []int) (start, end int, ok bool) {
+	if !intl {
+		return 0, 0, false
+	}
+	for k := len(ends) - 1; k >= 1; k-- {
+		e := ends[k]
+		if nds[k] >= 8 && nds[k] <= 15 && e < len(text) && text[e] == ' ' {
+			return i, e, true
 		}
 	}
 	return 0, 0, false

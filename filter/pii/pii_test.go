@@ -37,6 +37,7 @@ func TestFind(t *testing.T) {
 		{"dates 2021-03-04, 04.03.2021, 03/04/2021, years 1999-2004, zip 94105-1234", "dates 2021-03-04, 04.03.2021, 03/04/2021, years 1999-2004, zip 94105-1234"},
 		{"amounts $1,234,567.89 and 1 234 567 and €12.50; ISBN 978-3-16-148410-0, ISBN 0-306-40615-2", "amounts $1,234,567.89 and 1 234 567 and €12.50; ISBN 978-3-16-148410-0, ISBN 0-306-40615-2"},
 		{"bare 4155552671 and 123-45-6789", "bare 4155552671 and 123-45-6789"},
+		{"call +1 415 555 2671 4111111111111111 now", "call <PHONE> <CARD> now"},
 		// cards
 		{"visa 4111 1111 1111 1111, mc 5500-0000-0000-0004, amex 378282246310005", "visa <CARD>, mc <CARD>, amex <CARD>"},
 		{"amex 3782 822463 10005 and discover 6011111111111117", "amex <CARD> and discover <CARD>"},
