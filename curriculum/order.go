@@ -11,6 +11,7 @@ import (
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/curatehq/curate/pipelines"
 	"github.com/curatehq/curate/pipelines/spill"
@@ -42,13 +43,14 @@ var orderSpec = pipelines.Spec{
 // reads the documents back in that order. It also serves as the ordering
 // half of a mixer.weights stage fused with it (see Config).
 type Order struct {
-	cfg     Config
-	env     *pipelines.Env
-	recs    *spill.Records
-	plan    *Plan
-	domains map[string]int
-	fused   string // the stage that took over this one's work, if any
-	in, out int64
+	cfg      Config
+	upstream string // the stage handing over copy counts, if any
+	env      *pipelines.Env
+	recs     *spill.Records
+	plan     *Plan
+	domains  map[string]int
+	fused    string // the stage that took over this one's work, if any
+	in, out  int64
 }
 
 // Config is curriculum.order's parameters.
@@ -69,7 +71,11 @@ func NewOrder(p pipelines.Params, env *pipelines.Env) (*Order, error) {
 	if err := checkPhases(cfg.Phases); err != nil {
 		return nil, fmt.Errorf("curriculum.order: %w", err)
 	}
-	return &Order{cfg: cfg, env: env, domains: map[string]int{}}, nil
+	o := &Order{cfg: cfg, env: env, domains: map[string]int{}}
+	if u := claimUpstream(env); u != nil && u.HandOff(o) {
+		o.upstream = u.Name()
+	}
+	return o, nil
 }
 
 // Config returns the stage's parameters.
@@ -121,6 +127,12 @@ func (o *Order) Absorb(ctx context.Context, rec arrow.Record) error {
 	if err != nil {
 		return err
 	}
+	var copies []float64
+	if pipelines.Col(rec, CopiesColumn) >= 0 {
+		if copies, err = pipelines.Numbers(rec, CopiesColumn); err != nil {
+			return fmt.Errorf("curriculum.order: %w", err)
+		}
+	}
 	first, err := o.recs.Append(ctx, rec)
 	if err != nil {
 		return fmt.Errorf("curriculum.order: %w", err)
@@ -133,10 +145,20 @@ func (o *Order) Absorb(ctx context.Context, rec arrow.Record) error {
 			o.domains[dom] = d
 		}
 		row := first + int64(i)
-		e := Entry{Row: row, Domain: d, Tokens: weights[i], Score: scores[i],
-			Key: mix(Hash(ids.Value(i), o.cfg.Seed) + uint64(row)*0x9E3779B97F4A7C15)}
-		if err := o.plan.Add(ctx, e); err != nil {
-			return fmt.Errorf("curriculum.order: %w", err)
+		e := Entry{Row: row, Domain: d, Tokens: weights[i], Score: scores[i]}
+		if copies == nil {
+			e.Key = mix(Hash(ids.Value(i), o.cfg.Seed) + uint64(row)*golden)
+			if err := o.plan.Add(ctx, e); err != nil {
+				return fmt.Errorf("curriculum.order: %w", err)
+			}
+			continue
+		}
+		h := Hash(ids.Value(i), o.cfg.Seed)
+		for c := int64(0); c < int64(copies[i]); c++ {
+			e.Key = CopyKey(h, c)
+			if err := o.plan.Add(ctx, e); err != nil {
+				return fmt.Errorf("curriculum.order: %w", err)
+			}
 		}
 	}
 	o.in += int64(len(scores))
@@ -200,6 +222,9 @@ func (o *Order) Emit(ctx context.Context, emit func(arrow.Record) error) error {
 	}
 	o.plan.Close()
 	o.out = g.Len()
+	if i := o.recs.Schema().FieldIndices(CopiesColumn); len(i) > 0 {
+		emit = withoutColumn(i[0], emit)
+	}
 	if err := g.Emit(ctx, o.env.BatchRows, o.env.BatchBytes, emit); err != nil {
 		return fmt.Errorf("curriculum.order: %w", err)
 	}
@@ -227,6 +252,9 @@ func (o *Order) Dropped() map[string]int64 { return map[string]int64{} }
 // Report implements pipelines.Reporter.
 func (o *Order) Report() map[string]any {
 	r := map[string]any{"by": o.cfg.By, "phases": o.cfg.Phases}
+	if o.upstream != "" {
+		r["copies_from"] = o.upstream
+	}
 	if o.fused != "" {
 		r["ordered_by"] = o.fused
 	} else {
@@ -247,6 +275,12 @@ func Hash(id string, seed int64) uint64 {
 	return mix(h)
 }
 
+const golden = 0x9E3779B97F4A7C15
+
+// CopyKey is the shuffle key within a phase of copy c (0, 1, ...) of the
+// document whose Hash(id, seed) is idHash.
+func CopyKey(idHash uint64, c int64) uint64 { return mix(idHash + uint64(c+1)*golden) }
+
 func mix(h uint64) uint64 {
 	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
@@ -256,5 +290,13 @@ func mix(h uint64) uint64 {
 	return h
 }
 
-// Mix is the splitmix64 finalizer, for deriving keys from Hash.
-func Mix(h uint64) uint64 { return mix(h) }
+// withoutColumn wraps emit to drop column i from every batch.
+func withoutColumn(i int, emit func(arrow.Record) error) func(arrow.Record) error {
+	return func(rec arrow.Record) error {
+		cols := append(append([]arrow.Array(nil), rec.Columns()[:i]...), rec.Columns()[i+1:]...)
+		fields := append(append([]arrow.Field(nil), rec.Schema().Fields()[:i]...), rec.Schema().Fields()[i+1:]...)
+		out := array.NewRecord(arrow.NewSchema(fields, nil), cols, rec.NumRows())
+		defer out.Release()
+		return emit(out)
+	}
+}

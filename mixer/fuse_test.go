@@ -1,10 +1,13 @@
 package mixer
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/curatehq/curate/curriculum"
@@ -133,4 +136,58 @@ func mapsEqual(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// TestHandOff: a mixer.weights built right before a curriculum.order in the
+// same run hands it copy counts; the pair's output equals the fused pair's.
+func TestHandOff(t *testing.T) {
+	docs := corpus()
+	weights := map[string]float64{"web": 0.45, "books": 0.2, "code": 0.35}
+	for _, phases := range []int{0, 3} {
+		alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		orderParams := map[string]any{"by": "difficulty", "phases": phases, "seed": 4}
+
+		fusedEnv := newEnv(alloc, 1<<30, t.TempDir())
+		fm := newMixer(t, fusedEnv, map[string]any{"weights": weights})
+		if !fm.Fuse(newOrder(t, fusedEnv, orderParams)) {
+			t.Fatal("no fusion")
+		}
+		fused := run(t, fm, alloc, docs, 400)
+
+		dir := t.TempDir()
+		menv, oenv := newEnv(alloc, 1, dir), newEnv(alloc, 1, dir) // tiny budget: every sort spills
+		oenv.Index = 1
+		m := newMixer(t, menv, map[string]any{"weights": weights})
+		o := newOrder(t, oenv, orderParams)
+		if m.feed != o || o.Report()["copies_from"] != "mixer.weights" {
+			t.Fatal("no hand-off between neighbouring stages of one run")
+		}
+		chained := run(t, &chain{m, o}, alloc, docs, 400)
+		if !slices.Equal(chained, fused) {
+			t.Errorf("phases %d: hand-off output differs from the fused output (%d vs %d documents)", phases, len(chained), len(fused))
+		}
+		alloc.AssertSize(t, 0)
+	}
+}
+
+// chain runs two barriers one after the other, as the runner does.
+type chain struct{ a, b pipelines.Barrier }
+
+func (c *chain) Absorb(ctx context.Context, rec arrow.Record) error { return c.a.Absorb(ctx, rec) }
+
+func (c *chain) Emit(ctx context.Context, emit func(arrow.Record) error) error {
+	if err := c.a.Emit(ctx, func(rec arrow.Record) error {
+		if pipelines.Col(rec, curriculum.CopiesColumn) < 0 {
+			return fmt.Errorf("hand-off batch without %s", curriculum.CopiesColumn)
+		}
+		return c.b.Absorb(ctx, rec)
+	}); err != nil {
+		return err
+	}
+	return c.b.Emit(ctx, func(rec arrow.Record) error {
+		if pipelines.Col(rec, curriculum.CopiesColumn) >= 0 {
+			return fmt.Errorf("output keeps %s", curriculum.CopiesColumn)
+		}
+		return emit(rec)
+	})
 }

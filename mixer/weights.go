@@ -65,8 +65,9 @@ type Weights struct {
 	recs   *spill.Records
 	log    *spill.Sorter // one entry per kept document, input order
 	stats  []domainStats
-	hist   [][]int64 // per domain: tokens by the top 16 bits of the sample hash
-	curr   *curriculum.Order
+	hist   [][]int64         // per domain: tokens by the top 16 bits of the sample hash
+	curr   *curriculum.Order // fused: this stage does the curriculum's work
+	feed   *curriculum.Order // handing over: emit copy counts for it
 	drops  map[string]int64
 	report map[string]any
 	ent    [entryLen]byte
@@ -85,8 +86,8 @@ type domainStats struct {
 	outTokens  int64
 }
 
-// Log entry: row, domain, tokens, sample hash, score.
-const entryLen = 8 + 2 + 4 + 8 + 8
+// Log entry: row, domain, tokens, sample hash, score, curriculum hash.
+const entryLen = 8 + 2 + 4 + 8 + 8 + 8
 
 const histBins = 1 << 16
 
@@ -121,7 +122,23 @@ func New(p pipelines.Params, env *pipelines.Env) (*Weights, error) {
 	}
 	m.stats = make([]domainStats, len(m.names))
 	m.hist = make([][]int64, len(m.names))
+	curriculum.OfferUpstream(env, m)
 	return m, nil
+}
+
+// Name implements curriculum.Upstream.
+func (m *Weights) Name() string { return spec.Name }
+
+// HandOff implements curriculum.Upstream: when curriculum.order directly
+// follows, the mixer emits each selected document once, in input order,
+// with its copy count, and curriculum.order repeats and orders them; the
+// mixer's own interleaving pass is skipped.
+func (m *Weights) HandOff(o *curriculum.Order) bool {
+	if m.recs != nil || m.curr != nil || m.feed != nil {
+		return false
+	}
+	m.feed = o
+	return true
 }
 
 // Fuse lets the mixer take over a curriculum.order stage that follows it
@@ -130,10 +147,10 @@ func New(p pipelines.Params, env *pipelines.Env) (*Weights, error) {
 // before the first Absorb and reports whether the mixer took next over.
 func (m *Weights) Fuse(next pipelines.Barrier) bool {
 	c, ok := next.(*curriculum.Order)
-	if !ok || m.recs != nil || m.curr != nil {
+	if !ok || m.recs != nil || m.curr != nil || (m.feed != nil && m.feed != c) {
 		return false
 	}
-	m.curr = c
+	m.curr, m.feed = c, nil
 	c.FusedInto(spec.Name)
 	return true
 }
@@ -204,12 +221,17 @@ func (m *Weights) Absorb(ctx context.Context, rec arrow.Record) error {
 		if scores != nil {
 			score = scores[i]
 		}
+		var ckey uint64
+		if m.curr != nil {
+			ckey = curriculum.Hash(ids.Value(i), m.curr.Config().Seed)
+		}
 		e := m.ent[:]
 		binary.BigEndian.PutUint64(e[0:], uint64(first+int64(i)))
 		binary.BigEndian.PutUint16(e[8:], uint16(d))
 		binary.BigEndian.PutUint32(e[10:], uint32(n))
 		binary.BigEndian.PutUint64(e[14:], u)
 		binary.BigEndian.PutUint64(e[22:], math.Float64bits(score))
+		binary.BigEndian.PutUint64(e[30:], ckey)
 		if err := m.log.Add(ctx, nil, e); err != nil {
 			return fmt.Errorf("mixer.weights: %w", err)
 		}
@@ -223,12 +245,13 @@ type logEntry struct {
 	tokens int64
 	hash   uint64
 	score  float64
+	ckey   uint64 // Hash(id, the fused curriculum's seed)
 }
 
 func decode(v []byte) logEntry {
 	return logEntry{row: int64(binary.BigEndian.Uint64(v)), domain: int(binary.BigEndian.Uint16(v[8:])),
 		tokens: int64(binary.BigEndian.Uint32(v[10:])), hash: binary.BigEndian.Uint64(v[14:]),
-		score: math.Float64frombits(binary.BigEndian.Uint64(v[22:]))}
+		score: math.Float64frombits(binary.BigEndian.Uint64(v[22:])), ckey: binary.BigEndian.Uint64(v[30:])}
 }
 
 // scan calls fn with every logged document in input order.
@@ -383,6 +406,13 @@ func (m *Weights) Emit(ctx context.Context, emit func(arrow.Record) error) error
 	if err != nil {
 		return fmt.Errorf("mixer.weights: %w", err)
 	}
+	if m.feed != nil {
+		m.buildReport()
+		if err := m.emitCopies(ctx, emit); err != nil {
+			return fmt.Errorf("mixer.weights: %w", err)
+		}
+		return nil
+	}
 	g, err := m.recs.Gather(m.env.Memory, 0)
 	if err != nil {
 		return fmt.Errorf("mixer.weights: %w", err)
@@ -458,6 +488,51 @@ func (m *Weights) interleave(ctx context.Context, add func(int64) error) error {
 	return it.Err()
 }
 
+// emitCopies sends every selected document once, in input order, with its
+// number of copies in curriculum.CopiesColumn, for the curriculum.order
+// that follows.
+func (m *Weights) emitCopies(ctx context.Context, emit func(arrow.Record) error) error {
+	it, err := m.log.Iter(ctx)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	have := it.Next()
+	var idx, copies []int64
+	err = m.recs.Scan(ctx, func(rec arrow.Record, first int64) error {
+		idx, copies = idx[:0], copies[:0]
+		for i := int64(0); i < rec.NumRows(); i++ {
+			if !have {
+				break
+			}
+			e := decode(it.Value())
+			if e.row != first+i {
+				continue // a domain without weight: not logged
+			}
+			have = it.Next()
+			if n, _ := m.copies(e); n > 0 {
+				idx = append(idx, i)
+				copies = append(copies, n)
+			}
+		}
+		if len(idx) == 0 {
+			return nil
+		}
+		ca := pipelines.NewInts(m.env.Alloc, copies)
+		defer ca.Release()
+		out, err := spill.TakeRows(m.env.Alloc, rec, idx, pipelines.Column{Name: curriculum.CopiesColumn, Array: ca})
+		if err != nil {
+			return err
+		}
+		defer out.Release()
+		return emit(out)
+	})
+	if err != nil {
+		return err
+	}
+	return it.Err()
+}
+
 // orderByCurriculum hands every copy to the fused curriculum's plan.
 func (m *Weights) orderByCurriculum(ctx context.Context, add func(int64) error) error {
 	plan, err := m.curr.NewPlan()
@@ -469,7 +544,7 @@ func (m *Weights) orderByCurriculum(ctx context.Context, add func(int64) error) 
 		n, _ := m.copies(e)
 		for c := int64(0); c < n; c++ {
 			ent := curriculum.Entry{Row: e.row, Domain: e.domain, Tokens: e.tokens, Score: e.score,
-				Key: curriculum.Mix(e.hash + uint64(c+1)*0x9E3779B97F4A7C15)}
+				Key: curriculum.CopyKey(e.ckey, c)}
 			if err := plan.Add(ctx, ent); err != nil {
 				return err
 			}
@@ -512,6 +587,7 @@ func (m *Weights) buildReport() {
 // Close removes the stage's spill files; Emit calls it, and a runner may
 // call it after a failed run.
 func (m *Weights) Close() error {
+	curriculum.WithdrawUpstream(m.env)
 	var errs []error
 	if m.log != nil {
 		errs = append(errs, m.log.Close())

@@ -236,23 +236,44 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 // takeWithPos returns rows idx of rec with their output positions as an
 // extra last column.
 func takeWithPos(ctx context.Context, rec arrow.Record, idx, pos []int64) (arrow.Record, error) {
-	gc := &gatherCols{ctx: ctx, alloc: exec.GetAllocator(ctx), parts: []arrow.Record{rec}}
+	pa := pipelines.NewInts(exec.GetAllocator(ctx), pos)
+	defer pa.Release()
+	return TakeRows(exec.GetAllocator(ctx), rec, idx, pipelines.Column{Name: posColumn, Array: pa})
+}
+
+// TakeRows returns a new record (owned by the caller) holding rows idx of
+// rec, in that order (a row may repeat), followed by the extra columns
+// (borrowed; each must have len(idx) rows). rec is borrowed. Text, token
+// lists and numbers are copied straight into pre-sized builders.
+func TakeRows(alloc memory.Allocator, rec arrow.Record, idx []int64, extra ...pipelines.Column) (arrow.Record, error) {
+	gc := &gatherCols{ctx: exec.WithAllocator(context.Background(), alloc), alloc: alloc, parts: []arrow.Record{rec}}
 	defer gc.release()
 	refs := make([]rowRef, len(idx))
 	for i, x := range idx {
+		if x < 0 || x >= rec.NumRows() {
+			return nil, fmt.Errorf("spill: take: row %d of a batch of %d", x, rec.NumRows())
+		}
 		refs[i] = rowRef{row: int32(x)}
 	}
-	cols := make([]arrow.Array, rec.NumCols()+1)
-	defer releaseAll(cols)
-	for c := 0; c < int(rec.NumCols()); c++ {
+	ncol := int(rec.NumCols())
+	cols := make([]arrow.Array, ncol, ncol+len(extra))
+	defer func() { releaseAll(cols) }()
+	for c := 0; c < ncol; c++ {
 		a, err := gc.column(c, refs)
 		if err != nil {
-			return nil, fmt.Errorf("spill: gather column %q: %w", rec.Schema().Field(c).Name, err)
+			return nil, fmt.Errorf("spill: take column %q: %w", rec.Schema().Field(c).Name, err)
 		}
 		cols[c] = a
 	}
-	cols[len(cols)-1] = pipelines.NewInts(gc.alloc, pos)
-	fields := append(append([]arrow.Field(nil), rec.Schema().Fields()...), arrow.Field{Name: posColumn, Type: arrow.PrimitiveTypes.Int64})
+	fields := append([]arrow.Field(nil), rec.Schema().Fields()...)
+	for _, e := range extra {
+		if e.Array.Len() != len(idx) {
+			return nil, fmt.Errorf("spill: take: column %q has %d rows, want %d", e.Name, e.Array.Len(), len(idx))
+		}
+		e.Array.Retain()
+		cols = append(cols, e.Array)
+		fields = append(fields, arrow.Field{Name: e.Name, Type: e.Array.DataType(), Nullable: true})
+	}
 	return array.NewRecord(arrow.NewSchema(fields, nil), cols, int64(len(idx))), nil
 }
 
