@@ -51,7 +51,9 @@ var spec = pipelines.Spec{
 // first in the order of Hash(id, seed) until the remaining tokens are
 // reached (so r < 1 is a pure downsample). It then orders the copies (by a
 // stride schedule over the domains, or by the fused curriculum's Plan) and
-// reads the documents back in that order (spill.Gather).
+// reads the documents back in that order (spill.Gather). Right before a
+// curriculum.order of the same run it instead emits each selected document
+// once with its copy count (see curriculum.Upstream).
 type Weights struct {
 	env         *pipelines.Env
 	weights     map[string]float64
