@@ -47,6 +47,8 @@ type CheckpointHeader struct {
 	Run RunIdentity `json:"run"`
 	// Tokenizer is the store's tokenizer name, for generation.
 	Tokenizer string `json:"tokenizer,omitempty"`
+	// ValLoss is the last evaluation's loss, absent before the first.
+	ValLoss *float64 `json:"val_loss,omitempty"`
 }
 
 // RunIdentity is what must not change between a run and its resume.

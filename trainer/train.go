@@ -99,7 +99,7 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 	ckptPath := filepath.Join(cfg.Out, CheckpointFile)
 	metricsPath := filepath.Join(cfg.Out, "metrics.jsonl")
 
-	step, tokensSeen := 0, int64(0)
+	step, tokensSeen, lastVal := 0, int64(0), math.NaN()
 	if opts.Resume {
 		ck, err := LoadCheckpoint(ckptPath)
 		if err != nil {
@@ -118,6 +118,9 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 			return nil, fmt.Errorf("resume: %w", err)
 		}
 		step, tokensSeen = ck.Header.Step, ck.Header.Tokens
+		if ck.Header.ValLoss != nil {
+			lastVal = *ck.Header.ValLoss
+		}
 		if err := truncateMetrics(metricsPath, step); err != nil {
 			return nil, err
 		}
@@ -135,7 +138,7 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 	defer mf.Close()
 	metrics := json.NewEncoder(mf)
 
-	res := &Result{Step: step, ValLoss: math.NaN(), Params: len(model.Params), Kernel: dev.Kernel.Name()}
+	res := &Result{Step: step, ValLoss: lastVal, Params: len(model.Params), Kernel: dev.Kernel.Name()}
 	flopsPerToken := mc.FlopsPerToken()
 	peak := peakFLOPS(workers)
 	fmt.Fprintf(progress, "train: %d parameters, vocab %d, context %d, %d layers, %d/%d heads, dim %d, hidden %d; %s, %d threads; %d training tokens, %d validation tokens\n",
@@ -151,8 +154,12 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 		if err != nil {
 			return err
 		}
-		ck := &Checkpoint{Header: CheckpointHeader{Model: mc, Step: step, Tokens: tokensSeen, Loader: ls, Run: ident, Tokenizer: d.Tokenizer},
-			Params: model.Params, M: opt.M, V: opt.V}
+		hdr := CheckpointHeader{Model: mc, Step: step, Tokens: tokensSeen, Loader: ls, Run: ident, Tokenizer: d.Tokenizer}
+		if !math.IsNaN(res.ValLoss) {
+			v := res.ValLoss
+			hdr.ValLoss = &v
+		}
+		ck := &Checkpoint{Header: hdr, Params: model.Params, M: opt.M, V: opt.V}
 		if err := SaveCheckpoint(ckptPath, ck); err != nil {
 			return err
 		}

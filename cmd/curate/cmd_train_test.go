@@ -62,6 +62,9 @@ train: {batch_size: 2, steps: 4, warmup: 1, eval_batches: 1, checkpoint_every: 2
 	if code := dispatch([]string{"train", "--resume", cfg}, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "resuming") {
 		t.Fatalf("resume: exit %d: %s", code, stderr.String())
 	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res.Step != 4 || res.ValLoss <= 0 {
+		t.Fatalf("summary after resuming a finished run %q: %v", stdout.String(), err)
+	}
 
 	for _, args := range [][]string{{"train"}, {"train", filepath.Join(dir, "missing.yaml")}, {"train", "--bogus", cfg}} {
 		stderr.Reset()
