@@ -324,3 +324,30 @@ func BenchmarkMinHashStage(b *testing.B) {
 		finish(b, m)
 	}
 }
+
+// FuzzIndexRestore feeds arbitrary bytes to both index readers: a bad file
+// is an error, never a panic.
+func FuzzIndexRestore(f *testing.F) {
+	m := newMinHash(f, testEnv(f, nil), nil)
+	streamDocs(f, m, memory.DefaultAllocator, textDocs("a b c d e f", "x y z"), 2, 1)
+	var snap bytes.Buffer
+	m.Snapshot(&snap)
+	finish(f, m)
+	e := newExact(f, testEnv(f, nil), nil)
+	streamDocs(f, e, memory.DefaultAllocator, textDocs("a", "b"), 2, 1)
+	var esnap bytes.Buffer
+	e.Snapshot(&esnap)
+	finish(f, e)
+	f.Add(snap.Bytes())
+	f.Add(esnap.Bytes())
+	f.Add([]byte(minhashMagic + "{}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env := testEnv(t, nil)
+		m := newMinHash(t, env, nil)
+		m.Restore(bytes.NewReader(data))
+		m.Close()
+		e := newExact(t, env, nil)
+		e.Restore(bytes.NewReader(data))
+		e.Close()
+	})
+}
