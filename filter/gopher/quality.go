@@ -87,9 +87,13 @@ var wordPool = sync.Pool{New: func() any { s := make([]textstat.Word, 0, 1024); 
 // Measure computes the statistics of text; stop is the stop-word set (nil
 // counts none).
 func Measure(text string, stop *textstat.StopSet) QualityStats {
+	return measure(text, stop, 0)
+}
+
+func measure(text string, stop *textstat.StopSet, enough int) QualityStats {
 	wp := wordPool.Get().(*[]textstat.Word)
 	words := textstat.AppendWords((*wp)[:0], text)
-	st := measureWords(text, words, stop)
+	st := measureWords(text, words, stop, enough)
 	*wp = words[:0]
 	wordPool.Put(wp)
 	return st
@@ -97,10 +101,12 @@ func Measure(text string, stop *textstat.StopSet) QualityStats {
 
 // MeasureWords is Measure for a text already split by textstat.AppendWords.
 func MeasureWords(text string, words []textstat.Word, stop *textstat.StopSet) QualityStats {
-	return measureWords(text, words, stop)
+	return measureWords(text, words, stop, 0)
 }
 
-func measureWords(text string, words []textstat.Word, stop *textstat.StopSet) QualityStats {
+// measureWords measures text; with enough > 0 the stop-word count stops at
+// enough distinct words (all a verdict needs) and StopDensity stays 0.
+func measureWords(text string, words []textstat.Word, stop *textstat.StopSet, enough int) QualityStats {
 	var st QualityStats
 	st.Words = len(words)
 	chars, alpha := 0, 0
@@ -127,11 +133,11 @@ func measureWords(text string, words []textstat.Word, stop *textstat.StopSet) Qu
 		var line string
 		line, i = textstat.NextLine(text, i)
 		lines++
-		l := strings.TrimLeft(line, " \t\v\f\u00a0\u3000")
+		l := trimBlankLeft(line)
 		if strings.HasPrefix(l, "•") || strings.HasPrefix(l, "-") {
 			bullets++
 		}
-		r := strings.TrimRight(line, " \t\v\f\u00a0\u3000")
+		r := trimBlankRight(line)
 		if strings.HasSuffix(r, "...") || strings.HasSuffix(r, "…") {
 			ellipses++
 		}
@@ -141,13 +147,53 @@ func measureWords(text string, words []textstat.Word, stop *textstat.StopSet) Qu
 		st.EllipsisLines = float64(ellipses) / float64(lines)
 	}
 	if stop != nil {
-		var total int
-		st.StopWords, total = stop.Count(text, words)
-		if st.Words > 0 {
-			st.StopDensity = float64(total) / float64(st.Words)
+		if enough > 0 && stop.DistinctAtLeast(text, words, enough) {
+			st.StopWords = enough // at least; the density is not measured
+		} else {
+			var total int
+			st.StopWords, total = stop.Count(text, words)
+			if st.Words > 0 {
+				st.StopDensity = float64(total) / float64(st.Words)
+			}
 		}
 	}
 	return st
+}
+
+// trimBlankLeft and trimBlankRight remove the blanks a line may start or
+// end with before a bullet or an ellipsis: ASCII spaces, tabs, vertical tabs
+// and form feeds, the no-break and the ideographic space.
+func trimBlankLeft(s string) string {
+	for len(s) > 0 {
+		switch {
+		case s[0] == ' ' || s[0] == '\t' || s[0] == '\v' || s[0] == '\f':
+			s = s[1:]
+		case strings.HasPrefix(s, "\u00a0"):
+			s = s[2:]
+		case strings.HasPrefix(s, "\u3000"):
+			s = s[3:]
+		default:
+			return s
+		}
+	}
+	return s
+}
+
+func trimBlankRight(s string) string {
+	for len(s) > 0 {
+		c := s[len(s)-1]
+		switch {
+		case c == ' ' || c == '\t' || c == '\v' || c == '\f':
+			s = s[:len(s)-1]
+		case strings.HasSuffix(s, "\u00a0"):
+			s = s[:len(s)-2]
+		case strings.HasSuffix(s, "\u3000"):
+			s = s[:len(s)-3]
+		default:
+			return s
+		}
+	}
+	return s
 }
 
 // Check returns "" when text passes every rule, else the first failing
@@ -158,7 +204,7 @@ func (q *QualityRules) Check(text, lang string) string {
 	if q.MinStopWords > 0 && q.StopWords != nil {
 		stop = q.StopWords(lang)
 	}
-	st := Measure(text, stop)
+	st := measure(text, stop, q.MinStopWords)
 	return q.Verdict(st, stop != nil)
 }
 

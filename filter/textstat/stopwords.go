@@ -1,6 +1,9 @@
 package textstat
 
-import "strings"
+import (
+	"math/bits"
+	"strings"
+)
 
 // stopWords are, per ISO 639-1 language, the most frequent function words:
 // for English exactly the Gopher paper's list (the, be, to, of, and, that,
@@ -88,7 +91,13 @@ func (s *StopSet) Index(w string) int {
 		cand |= s.byFirst[0]
 	}
 	cand &= s.byLen[min(len(w), 15)]
-	if cand == 0 && len(s.words) <= 64 {
+	if len(s.words) <= 64 && w[0] < 0x80 {
+		for ; cand != 0; cand &= cand - 1 {
+			i := bits.TrailingZeros64(cand)
+			if x := s.words[i]; x == w || strings.EqualFold(x, w) {
+				return i
+			}
+		}
 		return -1
 	}
 	for i, x := range s.words {
@@ -110,6 +119,33 @@ func (s *StopSet) Index(w string) int {
 func (s *StopSet) Distinct(text string, words []Word) int {
 	d, _ := s.Count(text, words)
 	return d
+}
+
+// DistinctAtLeast reports whether at least k different members of the set
+// occur among words, stopping as soon as they do.
+func (s *StopSet) DistinctAtLeast(text string, words []Word, k int) bool {
+	if k <= 0 {
+		return true
+	}
+	var seen uint64
+	n := 0
+	for _, w := range words {
+		if w.Flags&HasLetter == 0 || w.End-w.Start > 12 {
+			continue
+		}
+		i := s.Index(w.Text(text))
+		if i < 0 {
+			continue
+		}
+		i = min(i, 63)
+		if seen&(1<<i) == 0 {
+			seen |= 1 << i
+			if n++; n >= k {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Count returns how many different members of the set occur among words

@@ -52,6 +52,28 @@ func TestWordFlags(t *testing.T) {
 	}
 }
 
+// wordsSlow splits with the byte-at-a-time loop only.
+func wordsSlow(s string) []Word {
+	swar = false
+	defer func() { swar = true }()
+	return Words(s)
+}
+
+func TestSWARMatchesBytes(t *testing.T) {
+	for _, s := range []string{"", "abcdefghijklmnop qrstuvwxyz0123456789", "Zebra's a-b 12,345.67 AZaz09@[`{/:",
+		"ünïcödé wörds in the middle of ASCII text", strings.Repeat("wordsalad ", 20)} {
+		if a, b := Words(s), wordsSlow(s); !reflect.DeepEqual(a, b) {
+			t.Fatalf("%q: %v != %v", s, a, b)
+		}
+	}
+	for c := 0; c < 128; c++ { // every ASCII byte inside and at the end of a word
+		s := "abcdefg" + string(rune(c)) + "hijklmnopq"
+		if a, b := Words(s), wordsSlow(s); !reflect.DeepEqual(a, b) {
+			t.Fatalf("%q: %v != %v", s, a, b)
+		}
+	}
+}
+
 func FuzzWords(f *testing.F) {
 	for _, s := range []string{"Hello, world!", "日本語 don't", "a-b-c...", "\xff\xfe bad", "’’’", "1,2,3"} {
 		f.Add(s)
@@ -69,6 +91,9 @@ func FuzzWords(f *testing.F) {
 			if strings.TrimSpace(w.Text(s)) != w.Text(s) {
 				t.Fatalf("word %q holds white space", w.Text(s))
 			}
+		}
+		if a, b := Words(s), wordsSlow(s); !reflect.DeepEqual(a, b) {
+			t.Fatalf("SWAR and byte scans differ on %q", s)
 		}
 	})
 }

@@ -8,6 +8,7 @@
 package textstat
 
 import (
+	"math/bits"
 	"unicode"
 	"unicode/utf8"
 )
@@ -196,6 +197,9 @@ func scanWord(text string, i int) (Word, int) {
 	n := len(text)
 	start, extra := i, 0 // extra: continuation bytes, to count characters
 	var acc uint8
+	if swar {
+		i, acc = skipASCIIAlnum(text, i)
+	}
 	for i < n {
 		f := byteFlags[text[i]]
 		if f&(fLetter|fDigit) != 0 {
@@ -270,4 +274,46 @@ func RuneLen(s string) int {
 		}
 	}
 	return len(s)
+}
+
+// swar enables the eight-bytes-at-a-time scan (tests turn it off to compare).
+var swar = true
+
+const (
+	ones = 0x0101010101010101
+	high = 0x8080808080808080
+)
+
+// skipASCIIAlnum advances over ASCII letters and digits eight bytes at a
+// time and returns where the run ends (or where the eight-byte window
+// meets non-ASCII text or the end) and fLetter if it held a letter.
+func skipASCIIAlnum(text string, i int) (int, uint8) {
+	var acc uint8
+	for i+8 <= len(text) {
+		t := text[i : i+8]
+		v := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		if v&high != 0 {
+			break // non-ASCII inside: the byte loop decides
+		}
+		// per byte, the high bit says whether the byte is in a range; no
+		// carries cross bytes because every byte is below 0x80
+		l := v | 0x20*ones
+		letter := (l + (0x80-'a')*ones) &^ (l + (0x7f-'z')*ones) & high
+		digit := (v + (0x80-'0')*ones) &^ (v + (0x7f-'9')*ones) & high
+		stop := ^(letter | digit) & high
+		if stop == 0 {
+			if letter != 0 {
+				acc = fLetter
+			}
+			i += 8
+			continue
+		}
+		k := bits.TrailingZeros64(stop) >> 3
+		if letter&(1<<(8*uint(k))-1) != 0 {
+			acc = fLetter
+		}
+		return i + k, acc
+	}
+	return i, acc
 }
