@@ -117,3 +117,12 @@ func BenchmarkLoad(b *testing.B) {
 		mustLoad(b, "gpt2")
 	}
 }
+
+func BenchmarkHFJSON(b *testing.B) {
+	tok := mustLoad(b, "gpt2")
+	for i := 0; i < b.N; i++ {
+		if _, err := tok.HFJSON(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,10 +1,13 @@
 package bpe
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -369,15 +372,68 @@ func (t *Tokenizer) writeHFJSON(merges []mergePair) ([]byte, error) {
 	}
 	f.PostProcessor = json.RawMessage(`{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":false,"use_regex":false}`)
 	f.Decoder = json.RawMessage(`{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}`)
-	empty := ""
-	f.Model = hfModel{Type: "BPE", ContinuingSubwordPrefix: &empty, EndOfWordSuffix: &empty,
-		IgnoreMerges: t.wholePiece, Vocab: make(map[string]int32, len(t.vocab))}
-	for tok, id := range t.vocab {
-		f.Model.Vocab[byteLevel(tok)] = id
+	// The model is written by hand: vocab in id order, one entry a line,
+	// which encoding/json would neither do nor do quickly.
+	out := struct {
+		hfFile
+		Model json.RawMessage `json:"model"`
+	}{hfFile: f, Model: json.RawMessage(`"MODEL"`)}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<|endoftext|>", not "\u003c|endoftext|\u003e"
+	enc.SetIndent("", " ")
+	if err := enc.Encode(out); err != nil {
+		return nil, err
 	}
-	f.Model.Merges = make([]hfMerge, len(merges))
-	for i, m := range merges {
-		f.Model.Merges[i] = hfMerge{byteLevel(t.tokens[m.a]), byteLevel(t.tokens[m.b])}
+	head := buf.Bytes()
+	i := bytes.LastIndex(head, []byte(`"MODEL"`))
+	b := make([]byte, 0, len(head)+40*len(t.vocab)+30*len(merges))
+	b = append(b, head[:i]...)
+	b = fmt.Appendf(b, "{\n  \"type\": \"BPE\",\n  \"dropout\": null,\n  \"unk_token\": null,\n"+
+		"  \"continuing_subword_prefix\": \"\",\n  \"end_of_word_suffix\": \"\",\n  \"fuse_unk\": false,\n"+
+		"  \"byte_fallback\": false,\n  \"ignore_merges\": %t,\n  \"vocab\": {", t.wholePiece)
+	ids := make([]int32, 0, len(t.vocab))
+	for _, id := range t.vocab {
+		ids = append(ids, id)
 	}
-	return json.MarshalIndent(f, "", " ")
+	slices.Sort(ids)
+	for k, id := range ids {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n   "...)
+		b = appendJSONString(b, byteLevel(t.tokens[id]))
+		b = append(b, ": "...)
+		b = strconv.AppendInt(b, int64(id), 10)
+	}
+	b = append(b, "\n  },\n  \"merges\": ["...)
+	for k, m := range merges {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n   ["...)
+		b = appendJSONString(b, byteLevel(t.tokens[m.a]))
+		b = append(b, ", "...)
+		b = appendJSONString(b, byteLevel(t.tokens[m.b]))
+		b = append(b, ']')
+	}
+	b = append(b, "\n  ]\n }"...)
+	b = append(b, head[i+len(`"MODEL"`):]...)
+	return b, nil
+}
+
+// appendJSONString appends s, valid UTF-8, as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = fmt.Appendf(b, "\\u%04x", c)
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
