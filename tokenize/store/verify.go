@@ -18,6 +18,9 @@ import (
 // say where a file went wrong; a flood says nothing more.
 const maxFaultsPerFile = 10
 
+// maxBlockSize bounds the checksum block size verify accepts from a manifest.
+const maxBlockSize = 64 << 20
+
 // Verify re-reads the store in dir and reports every fault it finds, each
 // naming the file and byte offset: the manifest's own consistency, each
 // index (header, lengths, pointers, document index, counts) and its sha256,
@@ -131,7 +134,8 @@ func verifyBin(ctx context.Context, dir string, m Manifest, sh Shard, x index, i
 		add(min(size, sh.Bytes), "file is %d bytes, the manifest says %d", size, sh.Bytes)
 	}
 	blockSize := sh.BlockSize
-	if blockSize <= 0 || blockSize%4 != 0 {
+	if blockSize <= 0 || blockSize%4 != 0 || blockSize > maxBlockSize {
+		add(-1, "block_size %d in the manifest: want a positive multiple of 4 up to %d", sh.BlockSize, maxBlockSize)
 		blockSize = BlockSize
 	}
 	width := int64(m.DType.Size())
@@ -154,7 +158,7 @@ func verifyBin(ctx context.Context, dir string, m Manifest, sh Shard, x index, i
 		nextDoc()
 	}
 	h := sha256.New()
-	buf := make([]byte, blockSize)
+	buf := make([]byte, min(blockSize, max(size, 0)))
 	r := io.NewSectionReader(f, 0, size)
 	for block, off := int64(0), int64(0); off < size; block++ {
 		if block%64 == 0 {

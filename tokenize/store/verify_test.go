@@ -133,3 +133,15 @@ func TestFaultString(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyHostileBlockSize(t *testing.T) {
+	dir := t.TempDir()
+	writeCorpus(t, dir, makeCorpus(1, 10, 20, 50257), gpt2Opts(0))
+	p := filepath.Join(dir, ManifestFile)
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, []byte(strings.Replace(string(b), `"block_size": 1048576`, `"block_size": 1099511627776`, 1)), 0o644)
+	faults, err := Verify(context.Background(), dir)
+	if err != nil || len(faults) == 0 || !strings.Contains(faults[0].Problem, "block_size") {
+		t.Fatalf("%v %v", err, faults)
+	}
+}
