@@ -21,6 +21,7 @@ type Store struct {
 	shards    []openShard
 	tokenizer []byte
 	unmap     []func() error
+	closed    bool
 }
 
 type openShard struct {
@@ -174,7 +175,7 @@ func (s *Store) Tokenizer() []byte { return s.tokenizer }
 // DocRange returns where document i lies in store order: its first token
 // and its length (end-of-text included). ok is false when i is out of range.
 func (s *Store) DocRange(i int64) (start, n int64, ok bool) {
-	if i < 0 || i >= s.m.Documents {
+	if i < 0 || i >= s.m.Documents || s.closed {
 		return 0, 0, false
 	}
 	k := sort.Search(len(s.shards), func(k int) bool { return s.shards[k].firstDoc+s.shards[k].idx.n > i })
@@ -201,6 +202,9 @@ func (s *Store) Doc(i int64) []int32 {
 // across shard boundaries.
 func (s *Store) Window(dst []int32, start int64) error {
 	end := start + int64(len(dst))
+	if s.closed {
+		return errors.New("store: window of a closed store")
+	}
 	if start < 0 || end > s.m.Tokens || end < start {
 		return fmt.Errorf("store: window [%d, %d) is outside the store's %d tokens", start, end, s.m.Tokens)
 	}
@@ -232,7 +236,7 @@ func unpackTokens(dst []int32, bin []byte, off int64, dt DType) {
 	}
 }
 
-// Close unmaps the shards. The Store must not be used afterwards.
+// Close unmaps the shards; Doc and Window then fail.
 func (s *Store) Close() error {
 	var errs []error
 	for _, u := range s.unmap {
@@ -240,5 +244,6 @@ func (s *Store) Close() error {
 	}
 	s.unmap = nil
 	s.shards = nil
+	s.closed = true
 	return errors.Join(errs...)
 }

@@ -523,3 +523,16 @@ func TestInspect(t *testing.T) {
 		t.Error("inspect of an empty folder: want an error")
 	}
 }
+
+func TestUseAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	writeCorpus(t, dir, makeCorpus(1, 10, 20, 50257), gpt2Opts(0))
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s.Doc(0) != nil || s.Window(make([]int32, 2), 0) == nil {
+		t.Fatal("a closed store still reads")
+	}
+}
