@@ -1,6 +1,7 @@
 package bpe
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"sort"
@@ -122,6 +123,33 @@ func BenchmarkHFJSON(b *testing.B) {
 	tok := mustLoad(b, "gpt2")
 	for i := 0; i < b.N; i++ {
 		if _, err := tok.HFJSON(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTrainCount times the streaming pre-token count of training.
+func BenchmarkTrainCount(b *testing.B) {
+	path := shakespeare(b)
+	st, _ := os.Stat(path)
+	b.SetBytes(st.Size())
+	initClasses()
+	for i := 0; i < b.N; i++ {
+		c := &pieceCounter{split: gpt2Splitter{}, counts: map[string]int64{}, max: 1 << 20, chunk: chunkSize}
+		var stats TrainStats
+		if err := c.countFile(context.Background(), path, "text", &stats); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTrain times a whole training run (count and 1,000 merges).
+func BenchmarkTrain(b *testing.B) {
+	path := shakespeare(b)
+	st, _ := os.Stat(path)
+	b.SetBytes(st.Size())
+	for i := 0; i < b.N; i++ {
+		if _, _, err := Train(context.Background(), TrainOptions{VocabSize: 1280}, path); err != nil {
 			b.Fatal(err)
 		}
 	}
