@@ -77,6 +77,17 @@ const (
 	Policy          = "policy"
 )
 
+// reasons indexes the line removal reasons.
+var reasons = [...]string{TooLongWord, NoTerminalPunct, TooFewWords, Javascript, Policy}
+
+const (
+	rTooLongWord = iota
+	rNoTerminalPunct
+	rTooFewWords
+	rJavascript
+	rPolicy
+)
+
 var policyPhrases = []string{"terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"}
 
 // Outcome is what the rules did to one document.
@@ -129,22 +140,20 @@ func (r *Rules) Apply(text string) Outcome {
 	out := (*bp)[:0]
 	lp := bufPool.Get().(*[]byte)
 	lower := (*lp)[:0]
-	remove := func(reason string) {
-		if o.Removed == nil {
-			o.Removed = map[string]int{}
-		}
-		o.Removed[reason]++
-	}
+	var removed [len(reasons)]int
+	remove := func(reason int) { removed[reason]++ }
 	kept := 0
-	for i := 0; i < len(text); {
-		var line string
-		line, i = textstat.NextLine(text, i)
+	for lines := textstat.NewLines(text); ; {
+		line, ok := lines.Next()
+		if !ok {
+			break
+		}
 		o.Lines++
 		line = strings.TrimSpace(line)
 		// a word of more than MaxWordLength characters needs that many bytes
 		if r.MaxWordLength > 0 && len(line) > r.MaxWordLength {
 			if _, longest := wordStats(line); longest > r.MaxWordLength {
-				remove(TooLongWord)
+				remove(rTooLongWord)
 				continue
 			}
 		}
@@ -154,11 +163,11 @@ func (r *Rules) Apply(text string) Outcome {
 			o.Citations += n
 		}
 		if r.NoTerminalPunct && (!endsC4(line) || strings.HasSuffix(line, "...")) {
-			remove(NoTerminalPunct)
+			remove(rNoTerminalPunct)
 			continue
 		}
 		if r.MinWordsPerLine > 0 && countWords(line, r.MinWordsPerLine) < r.MinWordsPerLine {
-			remove(TooFewWords)
+			remove(rTooFewWords)
 			continue
 		}
 		lower = lowerASCII(lower[:0], line)
@@ -167,7 +176,7 @@ func (r *Rules) Apply(text string) Outcome {
 			break
 		}
 		if r.Javascript && contains(lower, "javascript") {
-			remove(Javascript)
+			remove(rJavascript)
 			continue
 		}
 		if r.CurlyBracket && strings.IndexByte(line, '{') >= 0 {
@@ -175,7 +184,7 @@ func (r *Rules) Apply(text string) Outcome {
 			break
 		}
 		if r.Policy && containsAny(lower, policyPhrases) {
-			remove(Policy)
+			remove(rPolicy)
 			continue
 		}
 		if o.Sentences < r.MinNumSentences { // counting stops once enough are kept
@@ -186,6 +195,14 @@ func (r *Rules) Apply(text string) Outcome {
 		}
 		out = append(out, line...)
 		kept++
+	}
+	for k, n := range removed {
+		if n > 0 {
+			if o.Removed == nil {
+				o.Removed = map[string]int{}
+			}
+			o.Removed[reasons[k]] = n
+		}
 	}
 	if o.Drop == "" && r.MinNumSentences > 0 && o.Sentences < r.MinNumSentences {
 		o.Drop = "too_few_sentences"

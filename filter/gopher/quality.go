@@ -129,9 +129,11 @@ func measureWords(text string, words []textstat.Word, stop *textstat.StopSet, en
 		st.AlphaWords = float64(alpha) / n
 	}
 	lines, bullets, ellipses := 0, 0, 0
-	for i := 0; i < len(text); {
-		var line string
-		line, i = textstat.NextLine(text, i)
+	for it := textstat.NewLines(text); ; {
+		line, ok := it.Next()
+		if !ok {
+			break
+		}
 		lines++
 		l := trimBlankLeft(line)
 		if strings.HasPrefix(l, "•") || strings.HasPrefix(l, "-") {

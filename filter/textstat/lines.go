@@ -29,6 +29,38 @@ func NextLine(text string, i int) (line string, next int) {
 	return text[i:end], end + 1
 }
 
+// Lines iterates over the lines of a text like NextLine, looking for "\r"
+// only when the text has one.
+type Lines struct {
+	text string
+	i    int
+	cr   bool
+}
+
+// NewLines starts iterating over text's lines.
+func NewLines(text string) Lines {
+	return Lines{text: text, cr: strings.IndexByte(text, '\r') >= 0}
+}
+
+// Next returns the next line, or ok false at the end.
+func (l *Lines) Next() (line string, ok bool) {
+	if l.i >= len(l.text) {
+		return "", false
+	}
+	if l.cr {
+		line, l.i = NextLine(l.text, l.i)
+		return line, true
+	}
+	j := strings.IndexByte(l.text[l.i:], '\n')
+	if j < 0 {
+		line, l.i = l.text[l.i:], len(l.text)
+		return line, true
+	}
+	line = l.text[l.i : l.i+j]
+	l.i += j + 1
+	return line, true
+}
+
 // SplitLines returns the lines of text like Python's str.splitlines for
 // "\n", "\r\n" and "\r": no trailing empty line after a final break, and
 // no lines at all for an empty text.

@@ -112,6 +112,17 @@ func TestSplitLines(t *testing.T) {
 		if got := SplitLines(in); !reflect.DeepEqual(got, want) {
 			t.Errorf("SplitLines(%q) = %q, want %q", in, got, want)
 		}
+		var got []string
+		for it := NewLines(in); ; {
+			l, ok := it.Next()
+			if !ok {
+				break
+			}
+			got = append(got, l)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Lines(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
