@@ -10,6 +10,7 @@ import (
 
 	"github.com/curatehq/curate/pipelines/storage"
 	"github.com/curatehq/curate/tokenize/store"
+	"github.com/curatehq/curate/tokenize/tokens"
 )
 
 func init() {
@@ -18,7 +19,8 @@ func init() {
 
 func shardsUsage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  curate shards inspect DIR           the store's summary as JSON
+  curate shards inspect DIR [--sample N]
+                                      the store's summary as JSON; --sample decodes the first N documents
   curate shards verify DIR            recompute checksums and index consistency (exit 1 if corrupt)
   curate shards export-llmc DIR OUT   write the shards as llm.c data files (OUT/train_NNNNN.bin, OUT/val_NNNNN.bin)
 `)
@@ -33,7 +35,12 @@ func shardsCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("curate shards "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { shardsUsage(stderr) }
-	if err := fs.Parse(args); err != nil {
+	sample := 0
+	if sub == "inspect" {
+		fs.IntVar(&sample, "sample", 0, "decode the first `N` documents with the saved tokenizer")
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -41,12 +48,12 @@ func shardsCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx := context.Background()
 	switch {
-	case sub == "inspect" && fs.NArg() == 1:
-		return shardsInspect(ctx, fs.Arg(0), stdout, stderr)
-	case sub == "verify" && fs.NArg() == 1:
-		return shardsVerify(ctx, fs.Arg(0), stdout, stderr)
-	case sub == "export-llmc" && fs.NArg() == 2:
-		return shardsExport(ctx, fs.Arg(0), fs.Arg(1), stdout, stderr)
+	case sub == "inspect" && len(pos) == 1:
+		return shardsInspect(ctx, pos[0], sample, stdout, stderr)
+	case sub == "verify" && len(pos) == 1:
+		return shardsVerify(ctx, pos[0], stdout, stderr)
+	case sub == "export-llmc" && len(pos) == 2:
+		return shardsExport(ctx, pos[0], pos[1], stdout, stderr)
 	case sub == "-h" || sub == "--help" || sub == "help":
 		shardsUsage(stdout)
 		return 0
@@ -55,13 +62,28 @@ func shardsCmd(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-func shardsInspect(ctx context.Context, dir string, stdout, stderr io.Writer) int {
+func shardsInspect(ctx context.Context, dir string, sample int, stdout, stderr io.Writer) int {
 	s, err := store.Inspect(ctx, dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "curate shards inspect: %v\n", err)
 		return 1
 	}
-	b, err := json.MarshalIndent(s, "", "  ")
+	out := struct {
+		store.Summary
+		Sample []tokens.SampleDoc `json:"sample,omitempty"`
+	}{Summary: s}
+	if sample > 0 {
+		st, err := store.Open(dir)
+		if err == nil {
+			out.Sample, err = tokens.Sample(st, sample)
+			st.Close()
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "curate shards inspect: %v\n", err)
+			return 1
+		}
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		fmt.Fprintf(stderr, "curate shards inspect: %v\n", err)
 		return 1

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/curatehq/curate/tokenize/bpe"
 	"github.com/curatehq/curate/tokenize/store"
 )
 
@@ -49,6 +51,25 @@ func TestShardsCommands(t *testing.T) {
 		t.Errorf("inspect: %v", got)
 	}
 
+	// --sample decodes with the saved tokenizer (after the directory, too).
+	sampled := t.TempDir()
+	w, err := store.Create(sampled, store.Options{Tokenizer: "gpt2", TokenizerJSON: gpt2JSON(t), VocabSize: 50257, EOT: 50256, AppendEOT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.AddDoc([]int32{15496, 995}, "web")
+	w.Close()
+	out.Reset()
+	if code := dispatch([]string{"shards", "inspect", sampled, "--sample", "1"}, &out, &errb); code != 0 {
+		t.Fatalf("inspect --sample: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), `"text": "Hello world"`) {
+		t.Errorf("inspect --sample: %s", out.String())
+	}
+	if code := dispatch([]string{"shards", "inspect", dir, "--sample", "1"}, &out, &errb); code != 1 {
+		t.Errorf("--sample of a store without a tokenizer: exit %d, want 1", code)
+	}
+
 	out.Reset()
 	if code := dispatch([]string{"shards", "verify", dir}, &out, &errb); code != 0 {
 		t.Fatalf("verify: exit %d: %s%s", code, out.String(), errb.String())
@@ -84,4 +105,16 @@ func TestShardsCommands(t *testing.T) {
 	if code := dispatch([]string{"shards", "inspect", t.TempDir()}, &out, &errb); code != 1 {
 		t.Errorf("inspect of a folder without a store: exit %d", code)
 	}
+}
+
+func gpt2JSON(t *testing.T) []byte {
+	tok, err := bpe.Load(context.Background(), "gpt2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tok.HFJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -461,3 +461,30 @@ func TestSinkCL100K(t *testing.T) {
 		t.Fatalf("llm.c header: %s %d %v", dt, n, err)
 	}
 }
+
+func TestSample(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	s := newSink(t, pipelines.TestEnv(mem, dir), map[string]any{"path": dir})
+	rec := pipelinetest.Texts(mem, sampleTexts...)
+	defer rec.Release()
+	writeAll(t, s, []arrow.Record{rec})
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	docs, err := Sample(st, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != len(sampleTexts) {
+		t.Fatalf("%d samples", len(docs))
+	}
+	for i, d := range docs {
+		if d.Text != sampleTexts[i] || d.Doc != int64(i) {
+			t.Errorf("sample %d: %+v", i, d)
+		}
+	}
+}
