@@ -61,6 +61,8 @@ type Decontaminate struct {
 	ngram    int
 	lengths  []int             // window lengths to test: ngram, then shorter whole texts
 	grams    map[uint64]uint16 // n-gram hash -> 1 + set, or multiSet
+	filter   []uint64          // bitset over the hashes' high bits: most windows miss it and skip the map
+	shift    uint
 	multi    map[uint64][]uint16
 	sets     []string
 	texts    []int64 // evaluation texts per set
@@ -104,6 +106,7 @@ func NewDecontaminate(ctx context.Context, p pipelines.Params, env *pipelines.En
 		d.lengths = append(d.lengths, l)
 	}
 	sort.Sort(sort.Reverse(sort.IntSlice(d.lengths)))
+	d.buildFilter()
 	d.hits = make([]atomic.Int64, len(d.sets))
 	return d, nil
 }
@@ -178,6 +181,21 @@ func (d *Decontaminate) load(ctx context.Context, p string, lengths map[int]bool
 		return fmt.Errorf("dedup.decontaminate: reading %s: %w", p, err)
 	}
 	return nil
+}
+
+// buildFilter sets one bit per evaluation n-gram in a bitset of at least 16
+// bits per n-gram (a false positive costs a map lookup).
+func (d *Decontaminate) buildFilter() {
+	logBits := uint(16)
+	for 1<<logBits < 16*len(d.grams) {
+		logBits++
+	}
+	d.filter = make([]uint64, 1<<logBits/64)
+	d.shift = 64 - logBits
+	for h := range d.grams {
+		i := h >> d.shift
+		d.filter[i>>6] |= 1 << (i & 63)
+	}
 }
 
 func (d *Decontaminate) add(h uint64, set uint16) {
@@ -293,6 +311,9 @@ func (d *Decontaminate) Process(ctx context.Context, rec arrow.Record) (*pipelin
 				continue
 			}
 			minhash.Shingles(toks, l, func(h uint64) {
+				if i := h >> d.shift; d.filter[i>>6]&(1<<(i&63)) == 0 {
+					return
+				}
 				v, ok := d.grams[h]
 				if !ok {
 					return

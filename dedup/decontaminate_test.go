@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,4 +134,28 @@ func FuzzEvalTexts(f *testing.F) {
 			evalTokens(nil, s)
 		}
 	})
+}
+
+func BenchmarkDecontaminate(b *testing.B) {
+	dir := b.TempDir()
+	docs := corpusDocs(b, 2000)
+	var evals strings.Builder
+	for _, d := range docs[:200] {
+		fmt.Fprintf(&evals, "{\"text\": %q}\n", d.Text[:min(len(d.Text), 300)])
+	}
+	writeFile(b, dir+"/eval.jsonl", evals.String())
+	env := testEnv(b, nil)
+	env.Dir = dir
+	d, err := NewDecontaminate(b.Context(), params(b, decontaminateSpec, map[string]any{"against": "eval.jsonl"}), env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size int64
+	for _, doc := range docs {
+		size += int64(len(doc.Text))
+	}
+	b.SetBytes(size)
+	for b.Loop() {
+		streamDocs(b, d, memory.DefaultAllocator, docs, 256, 1)
+	}
 }

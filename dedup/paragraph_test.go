@@ -200,3 +200,20 @@ func TestParagraphSpill(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkParagraph(b *testing.B) {
+	docs := corpusDocs(b, 2000)
+	var size int64
+	for i := range docs {
+		docs[i].Text = "Home | About\n\n" + strings.ReplaceAll(docs[i].Text, ". ", ".\n\n") + "\n\nCopyright"
+		size += int64(len(docs[i].Text))
+	}
+	b.SetBytes(size)
+	for b.Loop() {
+		g, err := NewParagraph(params(b, paragraphSpec, nil), testEnv(b, nil))
+		if err != nil {
+			b.Fatal(err)
+		}
+		runBarrier(b, g, memory.DefaultAllocator, docs, 256)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+
+	"golang.org/x/exp/mmap"
 )
 
 // key is a 128-bit index key: an exact-dedup text hash, or an LSH band
@@ -72,7 +74,7 @@ func (a *idArena) footprint() int64 { return int64(cap(a.data) + 4*cap(a.ends)) 
 //
 // Layout: payload (n*payloadLen) | id ends (n*uint32) | id bytes | entries.
 type segmentFile struct {
-	f          *os.File
+	f          readAtCloser // the file, memory-mapped: lookups make no system call
 	path       string
 	base       uint32 // run-wide number of the segment's first document
 	n          int
@@ -82,6 +84,11 @@ type segmentFile struct {
 	entOff     int64
 	nEnt       int64
 	fence      []key
+}
+
+type readAtCloser interface {
+	io.ReaderAt
+	io.Closer
 }
 
 // writeSegment spills a segment to a new file in dir. entries is sorted in
@@ -96,7 +103,9 @@ func writeSegment(dir string, base uint32, payloadLen int, payload []byte, ids *
 	}
 	s := &segmentFile{f: f, path: f.Name(), base: base, n: ids.len(), payloadLen: payloadLen}
 	fail := func(err error) (*segmentFile, error) {
-		s.close()
+		if s.f != nil {
+			s.close()
+		}
 		return nil, fmt.Errorf("spilling dedup index to %s: %w", s.path, err)
 	}
 	slices.SortFunc(entries, func(a, b entry) int {
@@ -134,6 +143,18 @@ func writeSegment(dir string, base uint32, payloadLen int, payload []byte, ids *
 	if err := w.Flush(); err != nil {
 		return fail(err)
 	}
+	if err := f.Close(); err != nil {
+		s.f = nil
+		os.Remove(s.path)
+		return fail(err)
+	}
+	m, err := mmap.Open(s.path)
+	if err != nil {
+		s.f = nil
+		os.Remove(s.path)
+		return fail(err)
+	}
+	s.f = m
 	return s, nil
 }
 
@@ -169,31 +190,37 @@ func (s *segmentFile) id(i int) (string, error) {
 }
 
 // lookup calls fn with the document index of every entry equal to k, in
-// ascending order, until fn returns false.
+// ascending order, until fn returns false. The fence narrows the search to
+// two blocks, a binary search finds the first entry >= k, and entries are
+// read one by one from there: a lookup copies tens of bytes, not blocks.
 func (s *segmentFile) lookup(k key, fn func(v uint32) bool) error {
 	nb := len(s.fence)
 	j := sort.Search(nb, func(i int) bool { return s.fence[i].cmp(k) >= 0 })
-	var buf [fenceEvery * entrySize]byte
-	for blk := max(j-1, 0); blk < nb; blk++ {
-		first := int64(blk) * fenceEvery
-		cnt := min(int64(fenceEvery), s.nEnt-first)
-		data := buf[:cnt*entrySize]
-		if _, err := s.f.ReadAt(data, s.entOff+first*entrySize); err != nil && err != io.EOF {
-			return fmt.Errorf("reading spilled dedup index %s: %w", s.path, err)
+	lo := int64(max(j-1, 0)) * fenceEvery
+	hi := min(int64(j)*fenceEvery+1, s.nEnt)
+	var b [entrySize]byte
+	var rerr error
+	at := func(i int64) (key, uint32) {
+		if _, err := s.f.ReadAt(b[:], s.entOff+i*entrySize); err != nil && rerr == nil {
+			rerr = fmt.Errorf("reading spilled dedup index %s: %w", s.path, err)
 		}
-		for o := 0; o < len(data); o += entrySize {
-			e := key{binary.LittleEndian.Uint64(data[o:]), binary.LittleEndian.Uint64(data[o+8:])}
-			switch e.cmp(k) {
-			case 1:
-				return nil
-			case 0:
-				if !fn(binary.LittleEndian.Uint32(data[o+16:])) {
-					return nil
-				}
-			}
+		return key{binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:])}, binary.LittleEndian.Uint32(b[16:])
+	}
+	for lo < hi { // first entry >= k in [lo, hi)
+		mid := lo + (hi-lo)/2
+		if e, _ := at(mid); e.cmp(k) < 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
 		}
 	}
-	return nil
+	for i := lo; i < s.nEnt && rerr == nil; i++ {
+		e, v := at(i)
+		if e != k || !fn(v) {
+			break
+		}
+	}
+	return rerr
 }
 
 // ramBytes is what the segment keeps in RAM: its fence keys.
