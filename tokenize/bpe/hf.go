@@ -65,6 +65,11 @@ var (
 	patternsCL100K = []string{
 		`'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s`,
 	}
+	// the older form, in Hugging Face conversions of cl100k_base and in
+	// Llama 3's tokenizer.json
+	patternsCL100KLegacy = []string{
+		`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+	}
 )
 
 // hfFile is the part of a tokenizer.json that curate reads and writes.
@@ -274,6 +279,11 @@ func splitterFor(p *hfPreTok) (splitter, error) {
 				return cl100kSplitter{}, nil
 			}
 		}
+		for _, pat := range patternsCL100KLegacy {
+			if s.Pattern.Regex == pat {
+				return cl100kSplitter{legacy: true}, nil
+			}
+		}
 		return nil, fmt.Errorf("pre_tokenizer Split pattern %q is not supported: curate has scanners for the GPT-2 and cl100k_base patterns",
 			truncate(s.Pattern.Regex, 80))
 	}
@@ -359,12 +369,16 @@ func (t *Tokenizer) writeHFJSON(merges []mergePair) ([]byte, error) {
 	sort.Slice(specials, func(i, j int) bool { return specials[i].ID < specials[j].ID })
 	f.AddedTokens = specials
 	no, yes := false, true
-	switch t.split.(type) {
+	switch sp := t.split.(type) {
 	case gpt2Splitter:
 		f.PreTokenizer = &hfPreTok{Type: "ByteLevel", AddPrefixSpace: &no, TrimOffsets: &yes, UseRegex: &yes}
 	case cl100kSplitter:
+		pat := patternsCL100K[0]
+		if sp.legacy {
+			pat = patternsCL100KLegacy[0]
+		}
 		f.PreTokenizer = &hfPreTok{Type: "Sequence", PreTokenizers: []hfPreTok{
-			{Type: "Split", Pattern: &hfPattern{Regex: patternsCL100K[0]}, Behavior: "Isolated", Invert: &no},
+			{Type: "Split", Pattern: &hfPattern{Regex: pat}, Behavior: "Isolated", Invert: &no},
 			{Type: "ByteLevel", AddPrefixSpace: &no, TrimOffsets: &yes, UseRegex: &no},
 		}}
 	default:

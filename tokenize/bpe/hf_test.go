@@ -1,7 +1,10 @@
 package bpe
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	ref "github.com/tiktoken-go/tokenizer"
 )
 
 func TestHFJSONRoundTrip(t *testing.T) {
@@ -152,4 +157,70 @@ func FuzzFromHFJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLegacyCL100KPattern loads cl100k_base's tokenizer.json with the older
+// pattern (Hugging Face conversions, Llama 3), which tiktoken-go also
+// implements: ids equal tiktoken-go's wherever its backtracking fault (see
+// refDiverges) does not apply, including white space at the end of text.
+func TestLegacyCL100KPattern(t *testing.T) {
+	js, err := mustLoad(t, "cl100k_base").HFJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPat, _ := json.Marshal(patternsCL100K[0])
+	oldPat, _ := json.Marshal(patternsCL100KLegacy[0])
+	if !bytes.Contains(js, newPat) {
+		t.Fatal("tokenizer.json does not hold the cl100k pattern")
+	}
+	tok, err := FromHFJSON(bytes.Replace(js, newPat, oldPat, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := refCodec(t, ref.Cl100kBase)
+	texts := append([]string{"a\n  ", "end \n\n  ", "x\n\t"}, trickyTexts...)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 1000; i++ {
+		texts = append(texts, randomText(r, r.IntN(60)))
+	}
+	checked := 0
+	for _, text := range texts {
+		if strings.IndexByte(text, 0x7f) >= 0 || firstNewlineDiffers(text) {
+			continue
+		}
+		checked++
+		if got, want := tok.Encode(nil, text), refIDs(t, c, text); !slices.Equal(got, want) {
+			t.Fatalf("Encode(%q)\n got %v\nwant %v", text, got, want)
+		}
+	}
+	if checked < 500 {
+		t.Errorf("only %d texts checked", checked)
+	}
+	if got := tok.Encode(nil, "a\n  "); !slices.Equal(got, []int32{64, 198, 256}) {
+		t.Errorf("legacy end-of-text white space: %v, want a, \\n, two spaces", got)
+	}
+}
+
+// firstNewlineDiffers reports a run of white space whose first group of
+// newlines does not end at its last newline.
+func firstNewlineDiffers(text string) bool {
+	for i := 0; i < len(text); {
+		k, w := classAt(text, i)
+		if k != space {
+			i += w
+			continue
+		}
+		end, _, lastNL := spaceRun(text, i)
+		if lastNL >= 0 {
+			e := strings.IndexAny(text[i:end], "\r\n") + i
+			for e < end && (text[e] == '\r' || text[e] == '\n') {
+				e++
+			}
+			if e != lastNL+1 {
+				return true
+			}
+		}
+		i = end
+	}
+	return false
 }

@@ -185,9 +185,18 @@ func (gpt2Splitter) next(s string, i int) int {
 //
 //	'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+|
 //	 ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s
-type cl100kSplitter struct{}
+//
+// With legacy set it is the older form of that pattern, which Hugging Face
+// conversions of cl100k_base and Llama 3 keep:
+//
+//	(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//	 ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//
+// The two differ only at the end of the text: without \s++$ white space
+// there that holds a newline ends a piece after its last newline.
+type cl100kSplitter struct{ legacy bool }
 
-func (cl100kSplitter) next(s string, i int) int {
+func (sp cl100kSplitter) next(s string, i int) int {
 	c := s[i]
 	// '(?i:[sdmt]|ll|ve|re); case folding makes U+017F (ſ) an s too
 	if c == '\'' && i+1 < len(s) {
@@ -244,10 +253,12 @@ func (cl100kSplitter) next(s string, i int) int {
 	}
 	end, last, lastNL := spaceRun(s, i)
 	switch {
-	case end == len(s): // \s++$
+	case end == len(s) && !sp.legacy: // \s++$
 		return end
 	case lastNL >= 0: // \s*[\r\n]
 		return lastNL + 1
+	case end == len(s): // \s+(?!\S) up to the end of the text
+		return end
 	case last > i: // \s+(?!\S)
 		return last
 	}
