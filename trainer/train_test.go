@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/curatehq/curate/trainer/blas"
 )
 
 const sharedText = "/work/shared/data/text/tinyshakespeare_train90.txt"
@@ -58,6 +60,13 @@ func testConfig(t testing.TB, yaml string) *Config {
 }
 
 func TestTinyShakespeareLearns(t *testing.T) {
+	if k, err := blas.New(blas.Auto, 0); err != nil || k.Name() == blas.Go {
+		// The pure-Go kernel is some 30 times slower; TestComputePathsAgree
+		// and the gradient checks cover it.
+		if os.Getenv("CURATE_TRAIN_SLOW") == "" {
+			t.Skip("no OpenBLAS: this run would take minutes on the Go kernel (set CURATE_TRAIN_SLOW=1 to run it)")
+		}
+	}
 	text := shakespeare(t)
 	cut := len(text) * 9 / 10
 	train, val := text[:cut], text[cut:]
