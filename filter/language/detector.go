@@ -2,7 +2,9 @@ package language
 
 import (
 	"math"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -25,17 +27,24 @@ func (d Detection) Code() string { return isoCode(d.Lang) }
 
 // Sampling bounds how much of a long text is classified.
 type Sampling struct {
-	// Bytes is the sample size: a text longer than Bytes is classified by
-	// Windows spread windows of whole words holding about Bytes in all.
-	// 0 classifies whole texts.
-	Bytes int
+	// Chars is the sample size in characters: a text longer than Chars (and
+	// a quarter) is classified by Windows windows of whole words spread
+	// evenly over it, holding about Chars characters in all. Characters, not
+	// bytes, so that Hindi (3 bytes a character) gets as much text as
+	// English. 0 classifies whole texts.
+	Chars int
 	// Windows is how many windows the sample is cut into (at least 1).
 	Windows int
 }
 
 // DefaultSampling is what the stage uses unless told otherwise; see
 // docs/language.md for the accuracy and speed it was chosen by.
-var DefaultSampling = Sampling{Bytes: 1024, Windows: 4}
+var DefaultSampling = Sampling{Chars: 768, Windows: 4}
+
+// probeChars is the size of a probe in characters: a piece of the sample
+// scored against every language to pick the candidates the whole sample is
+// scored against.
+const probeChars = 64
 
 // Detector identifies the language of texts with lingua-go over all of its
 // languages. It is safe for concurrent use and cheap to copy.
@@ -61,6 +70,9 @@ type models struct {
 	low, high       map[script]lingua.LanguageDetector
 	lowOnce         map[script]*sync.Once
 	highOnce        map[script]*sync.Once
+	// subsets caches detectors over candidate languages, by language bits.
+	subsets     sync.Map
+	subsetCount atomic.Int64
 }
 
 var (
@@ -127,57 +139,233 @@ func Preload(high bool) {
 }
 
 // Detect returns the language of text.
+//
+// A short text (under 120 letters) goes to lingua's high-accuracy models,
+// as lingua's default detector would send it. A longer one is scored with
+// trigrams, as lingua would score it:
+//
+//  1. the rules (script.go) over the sample: a script or letters only one
+//     language uses decide, as in lingua;
+//  2. a text of up to pieceChars characters is scored by lingua as it is;
+//     a longer one that needs no sampling is cut into pieces of about
+//     pieceChars, each scored against every language of its script;
+//  3. a sampled text: two probes of probeChars from the middle windows are
+//     scored against every language of their script; their best few are the
+//     candidates, and each window is scored against the candidates only.
+//
+// Pieces and windows are combined by summing their log confidences: lingua
+// scores a text by the sum of its n-grams' log probabilities, and a piece's
+// confidences are that sum minus a per-piece constant, so the sum ranks
+// languages as lingua ranks them over the whole. Scoring every language is
+// what makes lingua slow: each language costs a model lookup per n-gram,
+// and past a few hundred characters an arbitrary-precision exponential
+// (the sums no longer fit a float64). Short pieces avoid the exponentials;
+// candidates avoid most lookups.
 func (d Detector) Detect(text string) Detection {
 	windows := d.Sampling.windows(text)
-	if len(windows) == 1 {
-		return d.detectOne(windows[0])
+	sample := text
+	if len(windows) > 1 {
+		sample = strings.Join(windows, "\n")
 	}
-	// Lingua scores a text by the sum of its n-grams' log probabilities; a
-	// window's confidences are that sum minus a per-window constant, so the
-	// sum of the windows' log confidences ranks languages as lingua would
-	// rank the windows together. Scoring windows apart keeps each sum small
-	// enough for float64, where one long text sends lingua into arbitrary-
-	// precision exponentials for every language (most of its time).
+	f := examine(sample)
+	switch {
+	case f.ruled != lingua.Unknown:
+		return Detection{Lang: f.ruled, Score: 1}
+	case f.words == 0:
+		return Detection{Lang: lingua.Unknown}
+	case f.letters < shortText:
+		return best(d.confidences(sample, true, nil))
+	case len(windows) == 1:
+		n := utf8.RuneCountInString(sample)
+		if n <= pieceChars+pieceChars/4 {
+			return best(d.confidences(sample, false, nil))
+		}
+		return d.combine(pieces(sample, (n+pieceChars-1)/pieceChars), nil, candidateSet{})
+	}
+	var cands candidateSet
+	for _, probe := range probes(windows) {
+		cands.add(d.confidences(probe, false, nil))
+	}
+	rest := d.restricted(cands) // nil: too few candidates, score every language
+	return d.combine(windows, rest, cands)
+}
+
+// pieceChars bounds the characters lingua scores in one call: past a few
+// hundred, its sums underflow a float64 and it computes exponentials with
+// arbitrary precision, for every language.
+const pieceChars = 256
+
+// combine scores each window against subset's languages (every language of
+// the window's script when subset is nil) and returns the language with the
+// highest sum of log confidences, among the candidates when subset is set.
+func (d Detector) combine(windows []string, subset lingua.LanguageDetector, among candidateSet) Detection {
 	var total [numLanguages]float64
-	var seen [numLanguages]bool
+	scored := false
 	for _, w := range windows {
-		values := d.confidences(w)
-		if values == nil {
-			continue
+		values := d.confidences(w, false, subset)
+		if values == nil || values[0].Value() == 0 {
+			continue // no words, or none the candidates' models know
+		}
+		scored = true
+		var window [numLanguages]float64
+		for l := range window {
+			window[l] = math.Log(minConfidence) // lingua's 0
 		}
 		for _, v := range values {
-			l := v.Language()
-			if l < 0 || int(l) >= numLanguages {
-				continue
+			if l := v.Language(); l >= 0 && int(l) < numLanguages {
+				window[l] = math.Log(max(v.Value(), minConfidence))
 			}
-			seen[l] = true
-			total[l] += math.Log(max(v.Value(), minConfidence))
+		}
+		for l := range total {
+			total[l] += window[l]
+		}
+		// A window the rules decide may name a language outside the
+		// candidates: it competes too.
+		if l := values[0].Language(); l >= 0 && int(l) < numLanguages && values[0].Value() == 1 {
+			among.langs[l] = true
 		}
 	}
-	best, second := -1, -1
+	if !scored {
+		if subset != nil {
+			// The probes missed what the windows are written in.
+			return d.combine(windows, nil, candidateSet{})
+		}
+		return Detection{Lang: lingua.Unknown}
+	}
+	in := func(l int) bool { return subset == nil || among.langs[l] }
+	top, second := -1, -1
 	for l := range total {
-		if !seen[l] {
+		if !in(l) {
 			continue
 		}
 		switch {
-		case best < 0 || total[l] > total[best]:
-			best, second = l, best
+		case top < 0 || total[l] > total[top]:
+			top, second = l, top
 		case second < 0 || total[l] > total[second]:
 			second = l
 		}
 	}
-	if best < 0 || second >= 0 && total[best] == total[second] {
+	if top < 0 || second >= 0 && total[top] == total[second] {
 		return Detection{Lang: lingua.Unknown}
 	}
 	// The confidence is the softmax of the summed log confidences.
 	var z float64
 	for l := range total {
-		if seen[l] {
-			z += math.Exp(total[l] - total[best])
+		if in(l) {
+			z += math.Exp(total[l] - total[top])
 		}
 	}
-	return Detection{Lang: lingua.Language(best), Score: 1 / z}
+	return Detection{Lang: lingua.Language(top), Score: 1 / z}
 }
+
+// pieces cuts text into k pieces of about equal length at word boundaries.
+func pieces(text string, k int) []string {
+	out := make([]string, 0, k)
+	start := 0
+	for i := 1; i <= k && start < len(text); i++ {
+		end := len(text)
+		if i < k {
+			end = max(wordEnd(text, i*len(text)/k), start)
+		}
+		if piece := strings.TrimSpace(text[start:end]); piece != "" {
+			out = append(out, piece)
+		}
+		start = end
+	}
+	return out
+}
+
+// probes returns the pieces of a sample scored against every language to
+// choose the candidates: the first probeChars of the two middle windows.
+// Two probes keep one odd passage from choosing the candidates alone.
+func probes(windows []string) []string {
+	cut := func(w string) string {
+		return w[:wordEnd(w, min(bytesFor(w, probeChars), len(w)))]
+	}
+	k := len(windows)
+	if k <= 2 {
+		out := make([]string, k)
+		for i, w := range windows {
+			out[i] = cut(w)
+		}
+		return out
+	}
+	return []string{cut(windows[k/2-1]), cut(windows[k/2])}
+}
+
+// bytesFor returns about how many bytes of text hold chars characters.
+func bytesFor(text string, chars int) int {
+	n := utf8.RuneCountInString(text)
+	if n == 0 {
+		return chars
+	}
+	return int(int64(chars) * int64(len(text)) / int64(n))
+}
+
+// best is lingua's DetectLanguageOf over confidence values: the first,
+// unless it ties the second.
+func best(values []lingua.ConfidenceValue) Detection {
+	if len(values) < 2 || values[0].Value() == values[1].Value() {
+		return Detection{Lang: lingua.Unknown}
+	}
+	return Detection{Lang: values[0].Language(), Score: values[0].Value()}
+}
+
+// maxCandidates bounds the candidates each probe names: its best languages
+// with a confidence above 0 (lingua rounds to 16 decimals, so a probe of a
+// few words is what leaves several above 0).
+const maxCandidates = 6
+
+// candidateSet is a set of candidate languages.
+type candidateSet struct {
+	langs [numLanguages]bool
+	n     int
+}
+
+func (c *candidateSet) add(values []lingua.ConfidenceValue) {
+	if len(values) == 0 || values[0].Value() <= 0 {
+		return
+	}
+	for i, v := range values {
+		if i >= maxCandidates || v.Value() <= 0 {
+			break
+		}
+		if l := v.Language(); l >= 0 && int(l) < numLanguages && !c.langs[l] {
+			c.langs[l] = true
+			c.n++
+		}
+	}
+}
+
+// restricted returns a low-accuracy detector over the candidates, or nil
+// when there are fewer than two. Detectors are cached by candidate set;
+// they hold no models of their own (lingua's are process-wide).
+func (d Detector) restricted(c candidateSet) lingua.LanguageDetector {
+	if c.n < 2 {
+		return nil
+	}
+	var key [2]uint64
+	langs := make([]lingua.Language, 0, c.n)
+	for l, ok := range c.langs {
+		if ok {
+			key[l/64] |= 1 << (l % 64)
+			langs = append(langs, lingua.Language(l))
+		}
+	}
+	m := sharedModels()
+	if det, ok := m.subsets.Load(key); ok {
+		return det.(lingua.LanguageDetector)
+	}
+	det := lingua.NewLanguageDetectorBuilder().FromLanguages(langs...).WithLowAccuracyMode().Build()
+	if m.subsetCount.Add(1) <= maxCachedSubsets {
+		m.subsets.Store(key, det)
+	}
+	return det
+}
+
+// maxCachedSubsets bounds the cache of candidate detectors (a few hundred
+// bytes each).
+const maxCachedSubsets = 1 << 14
 
 // numLanguages is the number of lingua languages: Unknown follows the last.
 const numLanguages = int(lingua.Unknown)
@@ -186,17 +374,14 @@ const numLanguages = int(lingua.Unknown)
 // rounds confidences to 16 decimals, so 0 means "below 1e-16".
 const minConfidence = 1e-17
 
-func (d Detector) detectOne(text string) Detection {
-	values := d.confidences(text)
-	if len(values) < 2 || values[0].Value() == values[1].Value() {
-		return Detection{Lang: lingua.Unknown}
-	}
-	return Detection{Lang: values[0].Language(), Score: values[0].Value()}
-}
-
 // confidences returns lingua's confidence values for text, sorted best
-// first, or nil when text has no words.
-func (d Detector) confidences(text string) []lingua.ConfidenceValue {
+// first, or nil when text has no words. Short texts go to the
+// high-accuracy models when allowHigh is set, as lingua's default detector
+// would send them; windows of a long text never do, because lingua scores
+// the long text with trigrams only.
+//
+// A non-nil subset is a detector over candidate languages, used instead.
+func (d Detector) confidences(text string, allowHigh bool, subset lingua.LanguageDetector) []lingua.ConfidenceValue {
 	f := examine(text)
 	if f.ruled != lingua.Unknown {
 		values := make([]lingua.ConfidenceValue, 0, 2)
@@ -205,8 +390,11 @@ func (d Detector) confidences(text string) []lingua.ConfidenceValue {
 	if f.words == 0 {
 		return nil
 	}
+	if subset != nil {
+		return subset.ComputeLanguageConfidenceValues(text)
+	}
 	m := sharedModels()
-	high := f.letters < shortText
+	high := allowHigh && f.letters < shortText
 	det := m.lowAll
 	if high {
 		det = m.highAll
@@ -239,13 +427,13 @@ func (r ruled) Value() float64 {
 }
 
 // windows returns text alone when it is short, else Windows windows of
-// whole words spread evenly over it, about Bytes in all.
+// whole words spread evenly over it, about Chars characters in all.
 func (s Sampling) windows(text string) []string {
-	if s.Bytes <= 0 || len(text) <= s.Bytes+s.Bytes/4 {
+	if s.Chars <= 0 || len(text) <= s.Chars+s.Chars/4 || utf8.RuneCountInString(text) <= s.Chars+s.Chars/4 {
 		return []string{text}
 	}
 	k := max(s.Windows, 1)
-	width := s.Bytes / k
+	width := bytesFor(text, s.Chars) / k
 	out := make([]string, 0, k)
 	for i := 0; i < k; i++ {
 		center := (2*i + 1) * len(text) / (2 * k)

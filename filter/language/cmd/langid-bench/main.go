@@ -2,7 +2,7 @@
 // langid-ref peer (bench/langid.sh and bench/langid_accuracy.sh drive it).
 //
 //	langid-bench corpus -data DIR -kind long [-rounds N] [-limit N] -out X.jsonl
-//	langid-bench detect -in X.jsonl -out Y.jsonl [-workers N] [-sample-bytes B] [-windows K] [-preload low|high|none]
+//	langid-bench detect -in X.jsonl -out Y.jsonl [-workers N] [-sample-chars N] [-windows K] [-preload low|high|none]
 //	langid-bench score  -in X.jsonl NAME=PRED.jsonl...
 //
 // corpus writes evaluation texts as JSONL {id, lang, text}; detect labels
@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/curatehq/curate/filter/language"
@@ -76,7 +77,7 @@ func detect(args []string) error {
 	in := fs.String("in", "", "input JSONL {id, text}")
 	out := fs.String("out", "", "output JSONL {id, lang}")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "worker goroutines")
-	sampleBytes := fs.Int("sample-bytes", language.DefaultSampling.Bytes, "sample size of long texts (0: whole texts)")
+	sampleChars := fs.Int("sample-chars", language.DefaultSampling.Chars, "sample size of long texts in characters (0: whole texts)")
 	windows := fs.Int("windows", language.DefaultSampling.Windows, "windows per sample")
 	preload := fs.String("preload", "low", "models to load before timing: low | high | none")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the detection here")
@@ -100,7 +101,7 @@ func detect(args []string) error {
 	}
 	load := time.Since(t0).Seconds()
 
-	det := language.Detector{Sampling: language.Sampling{Bytes: *sampleBytes, Windows: *windows}}
+	det := language.Detector{Sampling: language.Sampling{Chars: *sampleChars, Windows: *windows}}
 	langs := make([]string, len(docs))
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -113,6 +114,7 @@ func detect(args []string) error {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
+	cpu0 := cpuSeconds()
 	t1 := time.Now()
 	next := make(chan int, 256)
 	var wg sync.WaitGroup
@@ -131,6 +133,7 @@ func detect(args []string) error {
 	close(next)
 	wg.Wait()
 	elapsed := time.Since(t1).Seconds()
+	cpu := cpuSeconds() - cpu0
 
 	type label struct {
 		ID   string `json:"id"`
@@ -139,8 +142,8 @@ func detect(args []string) error {
 	if err := writeJSONL(*out, len(docs), func(i int) any { return label{docs[i].ID, langs[i]} }); err != nil {
 		return err
 	}
-	fmt.Printf("docs %d bytes %d workers %d sample %d/%d load %.3f elapsed %.3f docs/s %.1f MB/s %.3f\n",
-		len(docs), nbytes, *workers, *sampleBytes, *windows, load, elapsed,
+	fmt.Printf("docs %d bytes %d workers %d sample %d/%d load %.3f elapsed %.3f cpu %.3f docs/s %.1f MB/s %.3f\n",
+		len(docs), nbytes, *workers, *sampleChars, *windows, load, elapsed, cpu,
 		float64(len(docs))/elapsed, float64(nbytes)/elapsed/1e6)
 	return nil
 }
@@ -269,4 +272,14 @@ func writeJSONL(path string, n int, item func(i int) any) error {
 		return err
 	}
 	return f.Close()
+}
+
+// cpuSeconds is the process's user and system CPU time: on a shared
+// machine it varies less than the wall clock.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
