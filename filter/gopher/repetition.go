@@ -61,7 +61,7 @@ func DefaultRepetitionRules() *RepetitionRules {
 type scratch struct {
 	words  []textstat.Word
 	hashes []uint64 // per word
-	grams  []uint64 // per position, hash of the gramN-gram starting there
+	grams  []uint64 // per candidate position, hash of the gramN-gram starting there
 	gramN  int
 	cand   []int32 // positions whose gramN-gram occurs more than once, ascending
 	counts []int32 // per candidate, occurrences of its gramN-gram
@@ -222,11 +222,13 @@ func (r *RepetitionRules) ngrams(sc *scratch, words []textstat.Word, st *Repetit
 	}
 	// Counting starts at the smallest n of a rule: a pass over single words
 	// to prune the first n-gram pass would cost as much as it saves.
+	sc.grams = append(sc.grams[:0], sc.hashes...) // 1-gram hashes
+	sc.gramN = 1
 	for n := minN; n <= maxN; n++ {
-		grams := extendGrams(sc, n)
-		if len(grams) == 0 {
+		if len(sc.hashes)-n+1 <= 0 {
 			break
 		}
+		grams := extendGrams(sc, n)
 		r.countGrams(sc, grams)
 		for k, rule := range r.TopNGrams {
 			if rule.N != n {
@@ -266,28 +268,23 @@ func (r *RepetitionRules) topAbove(n int) bool {
 	return false
 }
 
-// extendGrams makes sc.grams hold the hash of the n-gram at each
-// position, extending the shorter n-grams it holds (sc.gramN) one word at
-// a time: ascending n costs one multiply-add per position and step.
+// extendGrams makes sc.grams hold, at every candidate position, the hash
+// of the n-gram starting there, extending the shorter n-grams' hashes one
+// word at a time (hash·P + next word). Other positions are never read
+// again: a position that stopped being a candidate stays out.
 func extendGrams(sc *scratch, n int) []uint64 {
-	if sc.gramN == 0 || sc.gramN > n {
-		sc.grams = append(sc.grams[:0], sc.hashes...)
-		sc.gramN = 1
-	}
+	g, h := sc.grams, sc.hashes
 	for ; sc.gramN < n; sc.gramN++ {
-		m := len(sc.hashes) - sc.gramN
-		if m <= 0 {
-			sc.grams = sc.grams[:0]
-			break
+		m := int32(len(h) - sc.gramN) // positions with a (gramN+1)-gram
+		for len(sc.cand) > 0 && sc.cand[len(sc.cand)-1] >= m {
+			sc.cand = sc.cand[:len(sc.cand)-1]
 		}
-		next := sc.hashes[sc.gramN:]
-		g := sc.grams[:m]
-		for i := range g {
-			g[i] = g[i]*textstat.GramPrime + next[i]
+		k := sc.gramN
+		for _, p := range sc.cand {
+			g[p] = g[p]*textstat.GramPrime + h[int(p)+k]
 		}
-		sc.grams = g
 	}
-	return sc.grams
+	return g[:len(h)-n+1]
 }
 
 // countGrams counts the n-grams at the candidate positions (where the

@@ -266,15 +266,8 @@ func isAlnumAt(text string, i int) bool {
 // Words splits text into words (see AppendWords).
 func Words(text string) []Word { return AppendWords(nil, text) }
 
-// RuneLen returns the length of s in characters, with an ASCII fast path.
-func RuneLen(s string) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return i + utf8.RuneCountInString(s[i:])
-		}
-	}
-	return len(s)
-}
+// RuneLen returns the length of s in characters.
+func RuneLen(s string) int { return utf8.RuneCountInString(s) }
 
 // swar enables the eight-bytes-at-a-time scan (tests turn it off to compare).
 var swar = true
