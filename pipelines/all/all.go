@@ -10,6 +10,7 @@ import (
 	_ "github.com/curatehq/curate/filter/clean"         // filter.clean
 	_ "github.com/curatehq/curate/filter/fineweb"       // filter.fineweb
 	_ "github.com/curatehq/curate/filter/gopher"        // filter.gopher_quality, filter.gopher_repetition
+	_ "github.com/curatehq/curate/filter/language"      // filter.language
 	_ "github.com/curatehq/curate/filter/pii"           // filter.pii
 	_ "github.com/curatehq/curate/filter/quality"       // filter.quality
 	_ "github.com/curatehq/curate/ingest"               // sources jsonl, parquet, text; sinks jsonl, parquet
