@@ -15,13 +15,17 @@
 # CPU seconds (user+sys from /usr/bin/time) rather than wall time: the
 # machine is shared, and MB per CPU second is the per-core figure.
 #
-# Env: SIZE_MB (20), BENCHTIME (5x), DATA (../shared/data), PEERS
+# Every measurement is repeated REPEAT (3) times and the best kept: on a
+# shared machine the other tenants only ever make a run slower.
+#
+# Env: SIZE_MB (20), BENCHTIME (5x), REPEAT (3), DATA (../shared/data), PEERS
 #      (/tmp/peers), WORK (temporary folder, removed unless given).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SIZE_MB=${SIZE_MB:-20}
 BENCHTIME=${BENCHTIME:-5x}
+REPEAT=${REPEAT:-3}
 DATA=${DATA:-$ROOT/../shared/data}
 PEERS=${PEERS:-/tmp/peers}
 if [[ -z "${WORK:-}" ]]; then
@@ -30,9 +34,10 @@ if [[ -z "${WORK:-}" ]]; then
 fi
 cd "$ROOT"
 
-echo "== go benchmarks (one core, real samples; MB/cpu-s = MB/s per core)"
-go test -run '^$' -bench 'BenchmarkStage|BenchmarkRuleFilters' -benchtime "$BENCHTIME" -cpu 1 ./filter/ |
-	awk '/^Benchmark/ { for (i = 1; i <= NF; i++) if ($(i+1) == "MB/cpu-s") printf "  %-45s %8.1f MB/s per core\n", $1, $i }'
+echo "== go benchmarks (one core, real samples; MB/cpu-s = MB/s per core, best of $REPEAT)"
+go test -run '^$' -bench 'BenchmarkStage|BenchmarkRuleFilters' -benchtime "$BENCHTIME" -count "$REPEAT" -cpu 1 ./filter/ |
+	awk '/^Benchmark/ { for (i = 1; i <= NF; i++) if ($(i+1) == "MB/cpu-s" && $i > best[$1]) { if (!($1 in best)) order[++n] = $1; best[$1] = $i } }
+	END { for (k = 1; k <= n; k++) printf "  %-45s %8.1f MB/s per core\n", order[k], best[order[k]] }'
 
 # corpus: the web JSONL samples and the webtext files cut into documents,
 # repeated up to SIZE_MB, as {"id","text"} lines
@@ -61,9 +66,14 @@ print("corpus: %d documents, %.1f MB of text" % (n, total / 1e6), file=sys.stder
 PY
 text_mb=$(python3 -c "import json,sys; print(sum(len(json.loads(l)['text'].encode()) for l in open(sys.argv[1]))/1e6)" "$corpus")
 
-cpu() { # command... -> prints user+sys seconds
-	/usr/bin/time -f '%U %S' -o "$WORK/time" "$@" >/dev/null 2>"$WORK/stderr" || { cat "$WORK/stderr" >&2; return 1; }
-	awk '{ print $1 + $2 }' "$WORK/time"
+cpu() { # command... -> prints the least user+sys seconds of REPEAT runs
+	local best="" t
+	for _ in $(seq "$REPEAT"); do
+		/usr/bin/time -f '%U %S' -o "$WORK/time" "$@" >/dev/null 2>"$WORK/stderr" || { cat "$WORK/stderr" >&2; return 1; }
+		t=$(awk '{ print $1 + $2 }' "$WORK/time")
+		if [[ -z "$best" ]] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$t; fi
+	done
+	echo "$best"
 }
 
 if [[ ! -x "$PEERS/jsonl-copy" ]]; then

@@ -105,10 +105,17 @@ func TestPipelineYAML(t *testing.T) {
 			t.Errorf("quality_score %v", out[0]["quality_score"])
 		}
 		dropped := map[string]float64{}
+		stats := map[string]int64{}
 		for _, st := range rep.Stages {
 			for k, v := range st.Dropped {
 				dropped[k] += float64(v)
 			}
+			for k, v := range st.Stats {
+				stats[st.Name+"."+k] += v
+			}
+		}
+		if stats["filter.pii.email"] != 2 || stats["filter.clean.mojibake"] != 1 {
+			t.Errorf("stage stats %v", stats)
 		}
 		if dropped["blocklist:domain"] != 1 || dropped["gopher_quality:word_count"] != 1 {
 			t.Errorf("dropped %v", dropped)

@@ -78,8 +78,8 @@ type QualityStats struct {
 	BulletLines           float64 // share of lines starting with a bullet
 	EllipsisLines         float64 // share of lines ending with an ellipsis
 	AlphaWords            float64 // share of words with a letter
-	StopWords             int     // distinct stop words present
-	StopDensity           float64 // share of words that are stop words
+	StopWords             int     // distinct stop words present (Check stops counting at min_stop_words)
+	StopDensity           float64 // share of words that are stop words (0 when Check stopped early)
 }
 
 var wordPool = sync.Pool{New: func() any { s := make([]textstat.Word, 0, 1024); return &s }}
