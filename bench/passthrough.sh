@@ -79,8 +79,8 @@ for w in $WORKERS; do
 	read -r ow oc _ < <(best "w$w" "$WORK/curate" run --workers "$w" "$WORK/w$w.yaml")
 	n=$(cat "$WORK"/out-w$w/part-*.jsonl | wc -l)
 	echo "curate --workers $w:    wall ${ow}s cpu ${oc}s  ($n documents out, $(awk -v mb="$mb" -v w="$ow" 'BEGIN{printf "%.0f", mb/w}') MB/s)"
-	awk -v pw="$pw" -v ow="$ow" -v w="$w" 'BEGIN{r = pw/ow; printf "  ratio (peer wall / ours wall) at %d workers: %.2fx%s\n", w, r,
-		(w == 1 ? (r >= 1.0 ? " (goal >= 1.0x): PASS" : " (goal >= 1.0x): FAIL") : "") }'
+	awk -v pw="$pw" -v ow="$ow" -v pc="$pc" -v oc="$oc" -v w="$w" 'BEGIN{r = pw/ow; printf "  ratio (peer wall / ours wall) at %d workers: %.2fx%s; cpu ratio (peer cpu / ours cpu) %.2fx\n", w, r,
+		(w == 1 ? (r >= 1.0 ? " (goal >= 1.0x): PASS" : " (goal >= 1.0x): FAIL") : ""), pc/oc }'
 	if [[ -z "$first" ]]; then first=$ow; else
 		awk -v a="$first" -v b="$ow" -v w="$w" 'BEGIN{printf "  scaling: %d workers %.2fx the first\n", w, a/b}'
 	fi

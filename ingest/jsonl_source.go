@@ -13,7 +13,7 @@ import (
 
 // chunkBytes is how much of a file one parallel job parses. It only sets
 // the granularity of parallel work: a longer line makes a longer chunk.
-const chunkBytes = 4 << 20
+const chunkBytes = 1 << 20
 
 func init() {
 	pipelines.RegisterSource(pipelines.Spec{

@@ -68,6 +68,7 @@ type parallelReader struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	order   chan *job
+	buffers *bufferPool
 	ready   []arrow.Record
 	prodErr error // set by the producer before it closes order
 	failed  error
@@ -91,8 +92,12 @@ func (r *parallelReader) start(ctx context.Context) error {
 	// until Close so that Close can reap them.
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
-	r.order = make(chan *job, 2*workers)
+	// Jobs in flight: the order queue's capacity plus the one the producer
+	// is filling. Enough to keep every worker busy, few enough that memory
+	// stays flat (each job is a chunk, then its records).
+	r.order = make(chan *job, workers+1)
 	work := make(chan *job, workers)
+	r.buffers = newBufferPool(r.chunkSize, workers+3)
 	r.wg.Add(1 + workers)
 	go func() {
 		defer r.wg.Done()
@@ -108,6 +113,9 @@ func (r *parallelReader) start(ctx context.Context) error {
 				if pctx.Err() == nil {
 					parse(j)
 				}
+				// The records hold copies: the chunk can be reused now.
+				r.buffers.put(j.chunk.data)
+				j.chunk.data = nil
 				close(j.done)
 			}
 		}()
@@ -137,6 +145,7 @@ func (r *parallelReader) produce(ctx context.Context, inputs []*inputFile, work 
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
 		c := newChunker(st, r.chunkSize)
+		c.buffers = r.buffers
 		for {
 			ch, ok := c.next()
 			if !ok {

@@ -120,6 +120,7 @@ type chunk struct {
 type chunker struct {
 	r       io.Reader
 	size    int
+	buffers *bufferPool // where chunk buffers come from; may be nil
 	pending []byte // the start of a line not yet complete
 	line    int64
 	offset  int64
@@ -136,7 +137,7 @@ func (c *chunker) next() (ch chunk, ok bool) {
 	if c.eof {
 		return chunk{}, false
 	}
-	buf := make([]byte, 0, max(c.size, 2*len(c.pending)))
+	buf := c.buffers.get(max(c.size, 2*len(c.pending)))
 	buf = append(buf, c.pending...)
 	c.pending = nil
 	scanned := 0 // bytes of buf already known to hold no '\n'
@@ -158,7 +159,7 @@ func (c *chunker) next() (ch chunk, ok bool) {
 			// A broken stream: whole lines before the break are good, the
 			// partial line after the last '\n' is part of the rejected rest.
 			cut := bytes.LastIndexByte(buf, '\n') + 1
-			c.pending = buf[cut:]
+			c.pending = bytes.Clone(buf[cut:])
 			if cut == 0 {
 				return chunk{}, false
 			}
@@ -190,6 +191,43 @@ func fill(r io.Reader, p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// bufferPool recycles chunk buffers between the producer and the workers,
+// so that a long run does not allocate (and the GC does not chase) a fresh
+// buffer per chunk. Buffers much larger than a chunk (a long line) are
+// dropped rather than kept. A nil pool allocates.
+type bufferPool struct {
+	size int
+	free chan []byte
+}
+
+func newBufferPool(size, n int) *bufferPool {
+	return &bufferPool{size: size, free: make(chan []byte, n)}
+}
+
+// get returns an empty buffer of at least n bytes capacity.
+func (p *bufferPool) get(n int) []byte {
+	if p != nil && n <= p.size {
+		select {
+		case b := <-p.free:
+			return b[:0]
+		default:
+		}
+		n = p.size
+	}
+	return make([]byte, 0, n)
+}
+
+// put gives a buffer back; its bytes must no longer be referenced.
+func (p *bufferPool) put(b []byte) {
+	if p == nil || cap(b) != p.size {
+		return
+	}
+	select {
+	case p.free <- b:
+	default:
+	}
 }
 
 func (c *chunker) emit(data []byte) chunk {
