@@ -386,3 +386,24 @@ func TestCacheKeepsNoText(t *testing.T) {
 		}
 	}
 }
+
+// TestLongText encodes texts of megabytes, one of them a single piece.
+func TestLongText(t *testing.T) {
+	tok := mustLoad(t, "gpt2")
+	c := refCodec(t, ref.R50kBase)
+	for _, text := range []string{
+		strings.Repeat("a", 1<<20),
+		strings.Repeat("中", 1<<18),
+		strings.Repeat("The quick brown fox jumps over the lazy dog. ", 1<<15),
+	} {
+		ids := tok.Encode(nil, text)
+		if tok.Decode(ids) != text {
+			t.Fatalf("%d bytes: not lossless", len(text))
+		}
+		if len(text) <= 1<<20 && !testing.Short() {
+			if want := refIDs(t, c, text); !slices.Equal(ids, want) {
+				t.Errorf("%d bytes of %q...: %d ids, want %d", len(text), text[:3], len(ids), len(want))
+			}
+		}
+	}
+}

@@ -145,6 +145,9 @@ const (
 	// lowest rank (quadratic but cache-friendly); longer ones use a linked
 	// list and a heap.
 	smallPiece = 48
+	// maxKeptScratch bounds the merge scratch a pooled state keeps, in
+	// bytes of piece (about 28 bytes of scratch each).
+	maxKeptScratch = 1 << 16
 )
 
 // span locates a cached piece's ids in encoderState.arena.
@@ -360,9 +363,14 @@ func (st *encoderState) mergeLong(t *Tokenizer, dst []int32, piece string) []int
 			}
 		}
 	}
-	st.heap = h
 	for i := int32(0); i >= 0; i = nodes[i].next {
 		dst = append(dst, nodes[i].id)
+	}
+	st.heap = h
+	if n > maxKeptScratch {
+		// a huge piece (megabytes without a break): do not keep its
+		// scratch space in the pool
+		st.nodes, st.heap = nil, nil
 	}
 	return dst
 }
