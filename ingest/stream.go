@@ -121,7 +121,7 @@ type chunker struct {
 	r       io.Reader
 	size    int
 	buffers *bufferPool // where chunk buffers come from; may be nil
-	pending []byte // the start of a line not yet complete
+	pending []byte      // the start of a line not yet complete
 	line    int64
 	offset  int64
 	eof     bool
