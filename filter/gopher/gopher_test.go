@@ -331,3 +331,35 @@ func Words(s string) []string {
 	}
 	return out
 }
+
+// TestNGramThresholds checks every published n-gram threshold: n one-letter
+// words, a filler word, and the same n words again, with the filler as long
+// as possible while the rule still drops (fail) and one character longer
+// (pass).
+func TestNGramThresholds(t *testing.T) {
+	def := DefaultRepetitionRules()
+	gram := func(n int) string { return strings.Join(strings.Split("abcdefghij"[:n], ""), " ") }
+	doc := func(n, filler int) string { return gram(n) + " " + strings.Repeat("x", filler) + " " + gram(n) }
+	check := func(name string, r *RepetitionRules, n int, covered float64, thr float64, rule string) {
+		t.Run(name, func(t *testing.T) {
+			fixed := float64(2*(2*n-1) + 2)
+			pass := int(math.Ceil(covered/thr - fixed))
+			if got := r.Check(doc(n, pass)); got != "" {
+				t.Errorf("filler %d: dropped by %s (%+v)", pass, got, r.Measure(doc(n, pass)))
+			}
+			if got := r.Check(doc(n, pass-1)); got != rule {
+				t.Errorf("filler %d: got %q, want %q (%+v)", pass-1, got, rule, r.Measure(doc(n, pass-1)))
+			}
+		})
+	}
+	for _, rule := range def.TopNGrams {
+		r := &RepetitionRules{TopNGrams: []NGramRule{rule}}
+		// the repeated n-gram, spaces included, twice
+		check(fmt.Sprintf("top %d-gram %.2f", rule.N, rule.Frac), r, rule.N, float64(2*(2*rule.N-1)), rule.Frac, fmt.Sprintf("top_%d_gram", rule.N))
+	}
+	for _, rule := range def.DupNGrams {
+		r := &RepetitionRules{DupNGrams: []NGramRule{rule}}
+		// the second occurrence's words, without spaces
+		check(fmt.Sprintf("dup %d-gram %.2f", rule.N, rule.Frac), r, rule.N, float64(rule.N), rule.Frac, fmt.Sprintf("dup_%d_gram", rule.N))
+	}
+}
