@@ -182,12 +182,17 @@ func (c *chunker) next() (ch chunk, ok bool) {
 // passes the reader's own error through (a truncated gzip stream says
 // io.ErrUnexpectedEOF, which must not read as a clean end).
 func fill(r io.Reader, p []byte) (int, error) {
-	n := 0
+	n, empty := 0, 0
 	for n < len(p) {
 		m, err := r.Read(p[n:])
 		n += m
 		if err != nil {
 			return n, err
+		}
+		if m > 0 {
+			empty = 0
+		} else if empty++; empty > 100 { // a reader that never progresses
+			return n, io.ErrNoProgress
 		}
 	}
 	return n, nil
