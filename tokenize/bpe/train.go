@@ -2,6 +2,7 @@ package bpe
 
 import (
 	"bufio"
+	"compress/gzip"
 	"container/heap"
 	"context"
 	"encoding/json"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/curatehq/curate/pipelines/storage"
 )
@@ -35,8 +38,8 @@ type TrainOptions struct {
 	// counts.
 	MaxPieces int
 	// TextField is the field holding the text in JSONL inputs (default
-	// "text"). Inputs ending in .jsonl are read as JSON lines, others as
-	// plain text.
+	// "text"). Inputs ending in .jsonl (.jsonl.gz, .jsonl.zst) are read as
+	// JSON lines, others as plain text; .gz and .zst are decompressed.
 	TextField string
 	// Name names the tokenizer (default "trained").
 	Name string
@@ -174,8 +177,26 @@ func (c *pieceCounter) countFile(ctx context.Context, path, field string, stats 
 		return err
 	}
 	defer f.Close()
-	if strings.HasSuffix(path, ".jsonl") {
-		sc := bufio.NewScanner(f)
+	var in io.Reader = f
+	name := path
+	switch {
+	case strings.HasSuffix(name, ".gz"):
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		in, name = zr, strings.TrimSuffix(name, ".gz")
+	case strings.HasSuffix(name, ".zst"):
+		zr, err := zstd.NewReader(f)
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		in, name = zr, strings.TrimSuffix(name, ".zst")
+	}
+	if strings.HasSuffix(name, ".jsonl") {
+		sc := bufio.NewScanner(in)
 		sc.Buffer(make([]byte, 1<<20), 1<<30)
 		for line := 1; sc.Scan(); line++ {
 			b := sc.Bytes()
@@ -206,7 +227,7 @@ func (c *pieceCounter) countFile(ctx context.Context, path, field string, stats 
 	// every earlier piece ends where it would in the whole text.
 	stats.Documents++
 	buf := make([]byte, 0, 2*c.chunk)
-	r := bufio.NewReaderSize(f, max(c.chunk, 16))
+	r := bufio.NewReaderSize(in, max(c.chunk, 16))
 	for {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -1,14 +1,19 @@
 package bpe
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/curatehq/curate/pipelines/pipelinetest"
 )
@@ -119,6 +124,34 @@ func TestTrainJSONLAndPruning(t *testing.T) {
 	}
 	if _, ok := tok.vocab[" common"]; !ok {
 		t.Error(`frequent piece " common" did not become a token`)
+	}
+}
+
+func TestTrainCompressedInputs(t *testing.T) {
+	dir := t.TempDir()
+	text := strings.Repeat("compressed inputs train the same merges as plain ones\n", 100)
+	plain := filepath.Join(dir, "a.txt")
+	os.WriteFile(plain, []byte(text), 0o644)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"text": ` + strconv.Quote(text) + "}\n"))
+	zw.Close()
+	os.WriteFile(filepath.Join(dir, "b.jsonl.gz"), gz.Bytes(), 0o644)
+	enc, _ := zstd.NewWriter(nil)
+	os.WriteFile(filepath.Join(dir, "c.txt.zst"), enc.EncodeAll([]byte(text), nil), 0o644)
+	want, _, err := Train(context.Background(), TrainOptions{VocabSize: 300}, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSON, _ := want.HFJSON()
+	for _, in := range []string{"b.jsonl.gz", "c.txt.zst"} {
+		got, st, err := Train(context.Background(), TrainOptions{VocabSize: 300}, filepath.Join(dir, in))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if js, _ := got.HFJSON(); string(js) != string(wantJSON) || st.Pieces == 0 {
+			t.Errorf("%s: trained differently from the plain text", in)
+		}
 	}
 }
 
