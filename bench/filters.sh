@@ -36,7 +36,9 @@ cd "$ROOT"
 
 echo "== go benchmarks (one core, real samples; MB/cpu-s = MB/s per core, best of $REPEAT)"
 go test -run '^$' -bench 'BenchmarkStage|BenchmarkRuleFilters' -benchtime "$BENCHTIME" -count "$REPEAT" -cpu 1 ./filter/ |
-	awk '/^Benchmark/ { for (i = 1; i <= NF; i++) if ($(i+1) == "MB/cpu-s" && $i > best[$1]) { if (!($1 in best)) order[++n] = $1; best[$1] = $i } }
+	awk '/^Benchmark/ { for (i = 1; i <= NF; i++) if ($(i+1) == "MB/cpu-s") {
+		if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1; best[$1] = 0 }
+		if ($i + 0 > best[$1]) best[$1] = $i + 0 } }
 	END { for (k = 1; k <= n; k++) printf "  %-45s %8.1f MB/s per core\n", order[k], best[order[k]] }'
 
 # corpus: the web JSONL samples and the webtext files cut into documents,
