@@ -144,7 +144,7 @@ func newTiktoken(name string, tokens []string, specials map[string]int32, split 
 		}
 		t.vocab[tok] = int32(id)
 	}
-	pairs := newPairTable(4 * len(tokens))
+	pairs := newPairTable(3 * len(tokens))
 	for id, tok := range tokens {
 		for k := 1; k < len(tok); k++ {
 			a, okA := t.vocab[tok[:k]]

@@ -18,7 +18,7 @@ const noRank = ^uint32(0)
 // space; otherwise a parallel array holds them. Pairs of single bytes, the
 // first lookups of every merge, come from a dense 256x256 table.
 type pairTable struct {
-	build map[uint64]uint64 // pair key -> rank<<32 | id, until compact
+	pending []pendingPair // pairs put, until compact
 
 	slots []uint64 // key<<idBits | id; emptySlot when free
 	ranks []uint32 // rank per slot; nil when every rank is the merged id
@@ -26,6 +26,12 @@ type pairTable struct {
 
 	bytePairs []int32  // merged id of two bytes' tokens, or -1
 	byteRanks []uint32 // nil when every rank is the merged id
+}
+
+type pendingPair struct {
+	key  uint64
+	rank uint32
+	id   int32
 }
 
 const (
@@ -37,24 +43,20 @@ const (
 func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<idBits | uint64(uint32(b)) }
 
 func newPairTable(capacity int) pairTable {
-	return pairTable{build: make(map[uint64]uint64, capacity)}
+	return pairTable{pending: make([]pendingPair, 0, capacity)}
 }
 
-// put records that a followed by b merges into id at rank. A pair already
-// present keeps its lower rank. Ids must be below maxVocab.
+// put records that a followed by b merges into id at rank. When a pair is
+// put twice its lower rank counts. Ids must be below maxVocab.
 func (p *pairTable) put(a, b int32, rank uint32, id int32) {
-	k := pairKey(a, b)
-	if v, ok := p.build[k]; ok && uint32(v>>32) <= rank {
-		return
-	}
-	p.build[k] = uint64(rank)<<32 | uint64(uint32(id))
+	p.pending = append(p.pending, pendingPair{pairKey(a, b), rank, id})
 }
 
 // compact freezes the pairs put so far into the lookup tables; byteID
 // gives the token of each byte.
 func (p *pairTable) compact(byteID *[256]int32) {
 	size := 16
-	for size < 2*len(p.build) {
+	for size < 2*len(p.pending) {
 		size *= 2
 	}
 	p.slots = make([]uint64, size)
@@ -63,8 +65,8 @@ func (p *pairTable) compact(byteID *[256]int32) {
 	}
 	p.shift = uint(64 - bits.TrailingZeros(uint(size)))
 	rankIsID := true
-	for _, v := range p.build {
-		if uint32(v>>32) != uint32(v) {
+	for _, e := range p.pending {
+		if e.rank != uint32(e.id) {
 			rankIsID = false
 			break
 		}
@@ -74,17 +76,26 @@ func (p *pairTable) compact(byteID *[256]int32) {
 		p.ranks = make([]uint32, size)
 	}
 	mask := uint64(size - 1)
-	for k, v := range p.build {
-		i := p.slot(k)
-		for p.slots[i] != emptySlot {
+	for _, e := range p.pending {
+		i := p.slot(e.key)
+		for p.slots[i] != emptySlot && p.slots[i]>>idBits != e.key {
 			i = (i + 1) & mask
 		}
-		p.slots[i] = k<<idBits | uint64(uint32(v))&idMask
+		if p.slots[i] != emptySlot { // put twice: the lower rank wins
+			old := uint32(p.slots[i] & idMask)
+			if p.ranks != nil {
+				old = p.ranks[i]
+			}
+			if old <= e.rank {
+				continue
+			}
+		}
+		p.slots[i] = e.key<<idBits | uint64(uint32(e.id))&idMask
 		if p.ranks != nil {
-			p.ranks[i] = uint32(v >> 32)
+			p.ranks[i] = e.rank
 		}
 	}
-	p.build = nil
+	p.pending = nil
 	p.bytePairs = make([]int32, 1<<16)
 	if !rankIsID {
 		p.byteRanks = make([]uint32, 1<<16)
