@@ -43,10 +43,10 @@ func tokenizerCmd(args []string, stdout, stderr io.Writer) int {
 	pattern := fs.String("pattern", "gpt2", "pre-tokenizer: gpt2 or cl100k_base")
 	minFreq := fs.Int64("min-frequency", 2, "stop when the best pair occurs fewer times")
 	maxPieces := fs.Int("max-pieces", 1<<20, "distinct pre-tokens held while counting (bounds memory)")
-	field := fs.String("text-field", "text", "text field of .jsonl inputs")
+	field := fs.String("text-field", "text", "text field of .jsonl inputs (.jsonl.gz and .jsonl.zst too)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: curate tokenizer train --vocab-size N --out FILE [--special TOKEN ...] INPUT...")
-		fmt.Fprintln(stderr, "INPUT is a text file, a .jsonl file or a glob, local or s3://.")
+		fmt.Fprintln(stderr, "INPUT is a text file, a .jsonl file or a glob, local or s3://; .gz and .zst are decompressed.")
 		fs.PrintDefaults()
 	}
 	inputs, err := parseInterleaved(fs, args[1:])
