@@ -6,22 +6,18 @@ import (
 	"github.com/curatehq/curate/pipelines"
 )
 
-// CopiesColumn carries copy counts from an Upstream stage to the
-// curriculum.order right after it: a row with n in it is ordered as n
-// copies. curriculum.order drops the column from its output.
-const CopiesColumn = "_curriculum_copies"
-
-// Upstream is a barrier that can hand the curriculum.order stage directly
-// after it a selection instead of materialized documents: mixer.weights
-// then emits every selected document once, in input order, with its number
-// of copies in CopiesColumn, and leaves the repeating and the ordering to
-// curriculum.order. That saves the upstream stage its own sort and gather,
-// one full write and read of the documents, with the same output as when
-// the two stages are fused (see the mixer's Fuse).
+// Upstream is a barrier that can do the sort of the curriculum.order stage
+// directly after it: mixer.weights then orders its copies by that stage's
+// Plan (NewPlan) instead of interleaving them, and at the end of its Emit
+// passes its record spill and the plan to the stage (Adopt) without
+// emitting anything itself; curriculum.order's Emit, which the runner calls
+// once the upstream stage is done, reads the documents back once, in order.
+// The pair costs one sort and one gather instead of two, and gives the same
+// output as fused stages (the mixer's Fuse).
 type Upstream interface {
-	// HandOff asks the upstream stage to feed o copy counts; it reports
-	// whether it will. It is called while the run builds its stages,
-	// before any Absorb.
+	// HandOff asks the upstream stage to do o's sort; it reports whether it
+	// will. It is called while the run builds its stages, before any
+	// Absorb.
 	HandOff(o *Order) bool
 	// Name is the upstream stage's name, for the report.
 	Name() string

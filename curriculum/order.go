@@ -11,7 +11,6 @@ import (
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/curatehq/curate/pipelines"
 	"github.com/curatehq/curate/pipelines/spill"
@@ -88,6 +87,15 @@ func (o *Order) NewPlan() (*Plan, error) {
 	return NewPlan(o.env.TempDir, o.env.Memory, o.cfg.Phases, o.cfg.Descending)
 }
 
+// Adopt takes over the spill and the plan of the Upstream stage that
+// handed over to this one (see Upstream): Emit then reads recs back in the
+// plan's order. The stage owns both from now on.
+func (o *Order) Adopt(stage string, recs *spill.Records, plan *Plan) {
+	o.Close()
+	o.upstream, o.recs, o.plan = stage, recs, plan
+	o.in = plan.Len()
+}
+
 // FusedInto records that stage took over this stage's work: its Absorb and
 // Emit are then not called, and its report says so.
 func (o *Order) FusedInto(stage string) { o.fused = stage }
@@ -108,6 +116,9 @@ func (o *Order) start() error {
 
 // Absorb implements pipelines.Barrier.
 func (o *Order) Absorb(ctx context.Context, rec arrow.Record) error {
+	if o.upstream != "" {
+		return fmt.Errorf("curriculum.order: got documents although %s hands over its spill and order", o.upstream)
+	}
 	if err := o.start(); err != nil {
 		return err
 	}
@@ -127,12 +138,6 @@ func (o *Order) Absorb(ctx context.Context, rec arrow.Record) error {
 	if err != nil {
 		return err
 	}
-	var copies []float64
-	if pipelines.Col(rec, CopiesColumn) >= 0 {
-		if copies, err = pipelines.Numbers(rec, CopiesColumn); err != nil {
-			return fmt.Errorf("curriculum.order: %w", err)
-		}
-	}
 	first, err := o.recs.Append(ctx, rec)
 	if err != nil {
 		return fmt.Errorf("curriculum.order: %w", err)
@@ -145,20 +150,10 @@ func (o *Order) Absorb(ctx context.Context, rec arrow.Record) error {
 			o.domains[dom] = d
 		}
 		row := first + int64(i)
-		e := Entry{Row: row, Domain: d, Tokens: weights[i], Score: scores[i]}
-		if copies == nil {
-			e.Key = mix(Hash(ids.Value(i), o.cfg.Seed) + uint64(row)*golden)
-			if err := o.plan.Add(ctx, e); err != nil {
-				return fmt.Errorf("curriculum.order: %w", err)
-			}
-			continue
-		}
-		h := Hash(ids.Value(i), o.cfg.Seed)
-		for c := int64(0); c < int64(copies[i]); c++ {
-			e.Key = CopyKey(h, c)
-			if err := o.plan.Add(ctx, e); err != nil {
-				return fmt.Errorf("curriculum.order: %w", err)
-			}
+		e := Entry{Row: row, Domain: d, Tokens: weights[i], Score: scores[i],
+			Key: mix(Hash(ids.Value(i), o.cfg.Seed) + uint64(row)*golden)}
+		if err := o.plan.Add(ctx, e); err != nil {
+			return fmt.Errorf("curriculum.order: %w", err)
 		}
 	}
 	o.in += int64(len(scores))
@@ -206,7 +201,7 @@ func docWeights(rec arrow.Record) ([]int64, error) {
 // Emit implements pipelines.Barrier.
 func (o *Order) Emit(ctx context.Context, emit func(arrow.Record) error) error {
 	if o.recs == nil {
-		return nil
+		return nil // no input (or a hand-off that never came: an empty run)
 	}
 	defer o.Close()
 	if err := o.recs.Finish(); err != nil {
@@ -222,9 +217,6 @@ func (o *Order) Emit(ctx context.Context, emit func(arrow.Record) error) error {
 	}
 	o.plan.Close()
 	o.out = g.Len()
-	if i := o.recs.Schema().FieldIndices(CopiesColumn); len(i) > 0 {
-		emit = withoutColumn(i[0], emit)
-	}
 	if err := g.Emit(ctx, o.env.BatchRows, o.env.BatchBytes, emit); err != nil {
 		return fmt.Errorf("curriculum.order: %w", err)
 	}
@@ -253,7 +245,7 @@ func (o *Order) Dropped() map[string]int64 { return map[string]int64{} }
 func (o *Order) Report() map[string]any {
 	r := map[string]any{"by": o.cfg.By, "phases": o.cfg.Phases}
 	if o.upstream != "" {
-		r["copies_from"] = o.upstream
+		r["handed_over_by"] = o.upstream
 	}
 	if o.fused != "" {
 		r["ordered_by"] = o.fused
@@ -288,15 +280,4 @@ func mix(h uint64) uint64 {
 	h *= 0x94d049bb133111eb
 	h ^= h >> 31
 	return h
-}
-
-// withoutColumn wraps emit to drop column i from every batch.
-func withoutColumn(i int, emit func(arrow.Record) error) func(arrow.Record) error {
-	return func(rec arrow.Record) error {
-		cols := append(append([]arrow.Array(nil), rec.Columns()[:i]...), rec.Columns()[i+1:]...)
-		fields := append(append([]arrow.Field(nil), rec.Schema().Fields()[:i]...), rec.Schema().Fields()[i+1:]...)
-		out := array.NewRecord(arrow.NewSchema(fields, nil), cols, rec.NumRows())
-		defer out.Release()
-		return emit(out)
-	}
 }

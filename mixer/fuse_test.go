@@ -139,7 +139,8 @@ func mapsEqual(a, b map[string]int) bool {
 }
 
 // TestHandOff: a mixer.weights built right before a curriculum.order in the
-// same run hands it copy counts; the pair's output equals the fused pair's.
+// same run hands it its spill and order; the pair's output equals the fused
+// pair's.
 func TestHandOff(t *testing.T) {
 	docs := corpus()
 	weights := map[string]float64{"web": 0.45, "books": 0.2, "code": 0.35}
@@ -159,10 +160,13 @@ func TestHandOff(t *testing.T) {
 		oenv.Index = 1
 		m := newMixer(t, menv, map[string]any{"weights": weights})
 		o := newOrder(t, oenv, orderParams)
-		if m.feed != o || o.Report()["copies_from"] != "mixer.weights" {
+		if m.curr != o || !m.handOff {
 			t.Fatal("no hand-off between neighbouring stages of one run")
 		}
 		chained := run(t, &chain{m, o}, alloc, docs, 400)
+		if o.Report()["handed_over_by"] != "mixer.weights" {
+			t.Errorf("curriculum report %v", o.Report())
+		}
 		if !slices.Equal(chained, fused) {
 			t.Errorf("phases %d: hand-off output differs from the fused output (%d vs %d documents)", phases, len(chained), len(fused))
 		}
@@ -177,17 +181,9 @@ func (c *chain) Absorb(ctx context.Context, rec arrow.Record) error { return c.a
 
 func (c *chain) Emit(ctx context.Context, emit func(arrow.Record) error) error {
 	if err := c.a.Emit(ctx, func(rec arrow.Record) error {
-		if pipelines.Col(rec, curriculum.CopiesColumn) < 0 {
-			return fmt.Errorf("hand-off batch without %s", curriculum.CopiesColumn)
-		}
-		return c.b.Absorb(ctx, rec)
+		return fmt.Errorf("the mixer emitted %d rows although it hands over", rec.NumRows())
 	}); err != nil {
 		return err
 	}
-	return c.b.Emit(ctx, func(rec arrow.Record) error {
-		if pipelines.Col(rec, curriculum.CopiesColumn) >= 0 {
-			return fmt.Errorf("output keeps %s", curriculum.CopiesColumn)
-		}
-		return emit(rec)
-	})
+	return c.b.Emit(ctx, emit)
 }

@@ -52,8 +52,8 @@ var spec = pipelines.Spec{
 // reached (so r < 1 is a pure downsample). It then orders the copies (by a
 // stride schedule over the domains, or by the fused curriculum's Plan) and
 // reads the documents back in that order (spill.Gather). Right before a
-// curriculum.order of the same run it instead emits each selected document
-// once with its copy count (see curriculum.Upstream).
+// curriculum.order of the same run it hands that stage its spill and order
+// instead (see HandOff).
 type Weights struct {
 	env         *pipelines.Env
 	weights     map[string]float64
@@ -64,15 +64,15 @@ type Weights struct {
 	maxRepeats  int
 	seed        int64
 
-	recs   *spill.Records
-	log    *spill.Sorter // one entry per kept document, input order
-	stats  []domainStats
-	hist   [][]int64         // per domain: tokens by the top 16 bits of the sample hash
-	curr   *curriculum.Order // fused: this stage does the curriculum's work
-	feed   *curriculum.Order // handing over: emit copy counts for it
-	drops  map[string]int64
-	report map[string]any
-	ent    [entryLen]byte
+	recs    *spill.Records
+	log     *spill.Sorter // one entry per kept document, input order
+	stats   []domainStats
+	hist    [][]int64         // per domain: tokens by the top 16 bits of the sample hash
+	curr    *curriculum.Order // the curriculum.order whose sort this stage does
+	handOff bool              // curr emits the documents (else this stage does: fused)
+	drops   map[string]int64
+	report  map[string]any
+	ent     [entryLen]byte
 }
 
 type domainStats struct {
@@ -132,14 +132,15 @@ func New(p pipelines.Params, env *pipelines.Env) (*Weights, error) {
 func (m *Weights) Name() string { return spec.Name }
 
 // HandOff implements curriculum.Upstream: when curriculum.order directly
-// follows, the mixer emits each selected document once, in input order,
-// with its copy count, and curriculum.order repeats and orders them; the
-// mixer's own interleaving pass is skipped.
+// follows, the mixer reads the curriculum's column as it absorbs, orders its
+// copies by the curriculum's plan instead of interleaving them, and passes
+// its spill and the plan to curriculum.order, which reads the documents back
+// once in that order. The mixer then emits nothing itself.
 func (m *Weights) HandOff(o *curriculum.Order) bool {
-	if m.recs != nil || m.curr != nil || m.feed != nil {
+	if m.recs != nil || m.curr != nil {
 		return false
 	}
-	m.feed = o
+	m.curr, m.handOff = o, true
 	return true
 }
 
@@ -149,10 +150,10 @@ func (m *Weights) HandOff(o *curriculum.Order) bool {
 // before the first Absorb and reports whether the mixer took next over.
 func (m *Weights) Fuse(next pipelines.Barrier) bool {
 	c, ok := next.(*curriculum.Order)
-	if !ok || m.recs != nil || m.curr != nil || (m.feed != nil && m.feed != c) {
+	if !ok || m.recs != nil || (m.curr != nil && (m.curr != c || !m.handOff)) {
 		return false
 	}
-	m.curr, m.feed = c, nil
+	m.curr, m.handOff = c, false
 	c.FusedInto(spec.Name)
 	return true
 }
@@ -408,29 +409,52 @@ func (m *Weights) Emit(ctx context.Context, emit func(arrow.Record) error) error
 	if err != nil {
 		return fmt.Errorf("mixer.weights: %w", err)
 	}
-	if m.feed != nil {
-		m.buildReport()
-		if err := m.emitCopies(ctx, emit); err != nil {
-			return fmt.Errorf("mixer.weights: %w", err)
-		}
-		return nil
+	if m.curr != nil {
+		return m.emitCurriculum(ctx, emit)
 	}
 	g, err := m.recs.Gather(m.env.Memory, 0)
 	if err != nil {
 		return fmt.Errorf("mixer.weights: %w", err)
 	}
 	defer g.Close()
-	add := func(row int64) error { return g.Add(ctx, row) }
-	if m.curr != nil {
-		err = m.orderByCurriculum(ctx, add)
-	} else {
-		err = m.interleave(ctx, add)
+	if err := m.interleave(ctx, func(row int64) error { return g.Add(ctx, row) }); err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
 	}
+	m.log.Close()
+	m.buildReport()
+	if err := g.Emit(ctx, m.env.BatchRows, m.env.BatchBytes, emit); err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	return nil
+}
+
+// emitCurriculum orders the copies by the curriculum's plan. Fused, the
+// mixer reads the documents back in that order and emits them; handing
+// over, it passes its spill and the plan to the curriculum.order that
+// follows and emits nothing: that stage emits the documents.
+func (m *Weights) emitCurriculum(ctx context.Context, emit func(arrow.Record) error) error {
+	plan, err := m.planCurriculum(ctx)
 	if err != nil {
 		return fmt.Errorf("mixer.weights: %w", err)
 	}
 	m.log.Close()
 	m.buildReport()
+	if m.handOff {
+		recs := m.recs
+		m.recs = nil
+		m.curr.Adopt(spec.Name, recs, plan)
+		return nil
+	}
+	defer plan.Close()
+	g, err := m.recs.Gather(m.env.Memory, 0)
+	if err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	defer g.Close()
+	if err := plan.Rows(ctx, func(row int64) error { return g.Add(ctx, row) }); err != nil {
+		return fmt.Errorf("mixer.weights: %w", err)
+	}
+	plan.Close()
 	if err := g.Emit(ctx, m.env.BatchRows, m.env.BatchBytes, emit); err != nil {
 		return fmt.Errorf("mixer.weights: %w", err)
 	}
@@ -490,58 +514,13 @@ func (m *Weights) interleave(ctx context.Context, add func(int64) error) error {
 	return it.Err()
 }
 
-// emitCopies sends every selected document once, in input order, with its
-// number of copies in curriculum.CopiesColumn, for the curriculum.order
-// that follows.
-func (m *Weights) emitCopies(ctx context.Context, emit func(arrow.Record) error) error {
-	it, err := m.log.Iter(ctx)
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	have := it.Next()
-	var idx, copies []int64
-	err = m.recs.Scan(ctx, func(rec arrow.Record, first int64) error {
-		idx, copies = idx[:0], copies[:0]
-		for i := int64(0); i < rec.NumRows(); i++ {
-			if !have {
-				break
-			}
-			e := decode(it.Value())
-			if e.row != first+i {
-				continue // a domain without weight: not logged
-			}
-			have = it.Next()
-			if n, _ := m.copies(e); n > 0 {
-				idx = append(idx, i)
-				copies = append(copies, n)
-			}
-		}
-		if len(idx) == 0 {
-			return nil
-		}
-		ca := pipelines.NewInts(m.env.Alloc, copies)
-		defer ca.Release()
-		out, err := spill.TakeRows(m.env.Alloc, rec, idx, pipelines.Column{Name: curriculum.CopiesColumn, Array: ca})
-		if err != nil {
-			return err
-		}
-		defer out.Release()
-		return emit(out)
-	})
-	if err != nil {
-		return err
-	}
-	return it.Err()
-}
-
-// orderByCurriculum hands every copy to the fused curriculum's plan.
-func (m *Weights) orderByCurriculum(ctx context.Context, add func(int64) error) error {
+// planCurriculum hands every copy to a new plan of the curriculum's; the
+// caller owns the plan.
+func (m *Weights) planCurriculum(ctx context.Context) (*curriculum.Plan, error) {
 	plan, err := m.curr.NewPlan()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer plan.Close()
 	err = m.scan(ctx, func(e logEntry) error {
 		n, _ := m.copies(e)
 		for c := int64(0); c < n; c++ {
@@ -554,9 +533,10 @@ func (m *Weights) orderByCurriculum(ctx context.Context, add func(int64) error) 
 		return nil
 	})
 	if err != nil {
-		return err
+		plan.Close()
+		return nil, err
 	}
-	return plan.Rows(ctx, add)
+	return plan, nil
 }
 
 func (m *Weights) buildReport() {

@@ -90,15 +90,17 @@ func (r *Records) Append(ctx context.Context, rec arrow.Record) (int64, error) {
 	if err := r.addFields(rec.Schema()); err != nil {
 		return first, err
 	}
-	if r.fw == nil || !r.files[len(r.files)-1].schema.Equal(rec.Schema()) {
+	stored := packRecord(r.alloc, rec)
+	defer stored.Release()
+	if r.fw == nil || !r.files[len(r.files)-1].schema.Equal(stored.Schema()) {
 		if err := r.closeFile(); err != nil {
 			return first, err
 		}
-		if err := r.openFile(ctx, rec.Schema()); err != nil {
+		if err := r.openFile(ctx, stored.Schema()); err != nil {
 			return first, err
 		}
 	}
-	if err := r.fw.Write(rec); err != nil {
+	if err := r.fw.Write(stored); err != nil {
 		return first, fmt.Errorf("spill: writing %s: %w", r.files[len(r.files)-1].path, err)
 	}
 	f := &r.files[len(r.files)-1]
@@ -336,6 +338,12 @@ func (fr *fileReader) batch(ctx context.Context, b int) (arrow.Record, error) {
 		case arrow.TypeEqual(rec.Column(src).DataType(), want):
 			cols[i] = rec.Column(src)
 			cols[i].Retain()
+		case isInt32List(want):
+			l, ok := rec.Column(src).(*array.List)
+			if !ok || l.ListValues().DataType().ID() != arrow.UINT16 {
+				return nil, fmt.Errorf("spill: reading %s column %q: %s is not a packed token list", fr.path, fr.r.union[i].Name, rec.Column(src).DataType())
+			}
+			cols[i] = widenList(fr.r.alloc, l, want)
 		default:
 			c, err := castText(fr.r.alloc, rec.Column(src))
 			if err != nil {

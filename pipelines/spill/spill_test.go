@@ -524,3 +524,66 @@ func checkTokens(t *testing.T, rec arrow.Record) {
 		}
 	}
 }
+
+// TestRecordsPackedTokens: token lists are stored narrowed when their ids
+// fit 16 bits and read back exactly, next to batches whose ids do not.
+func TestRecordsPackedTokens(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	ctx := context.Background()
+	r, err := NewRecords(t.TempDir(), alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := [][]int32{{0, 65535, 7}, nil, {}, {70000, 1}, {3}}
+	for _, batch := range [][][]int32{want[:3], want[3:]} {
+		lb := array.NewListBuilder(alloc, arrow.PrimitiveTypes.Int32)
+		vb := lb.ValueBuilder().(*array.Int32Builder)
+		for _, toks := range batch {
+			if toks == nil {
+				lb.AppendNull()
+				continue
+			}
+			lb.Append(true)
+			vb.AppendValues(toks, nil)
+		}
+		la := lb.NewArray()
+		lb.Release()
+		texts := make([]string, len(batch))
+		base := pipelinetest.Texts(alloc, texts...)
+		rec := array.NewRecord(arrow.NewSchema(append(base.Schema().Fields(), arrow.Field{Name: "tokens", Type: la.DataType(), Nullable: true}), nil),
+			append(base.Columns(), la), base.NumRows())
+		base.Release()
+		la.Release()
+		if _, err := r.Append(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.files) != 2 || r.files[0].schema.Field(4).Type.(*arrow.ListType).Elem().ID() != arrow.UINT16 {
+		t.Errorf("stored schemas: first %v", r.files[0].schema)
+	}
+	var got [][]int32
+	r.Scan(ctx, func(rec arrow.Record, _ int64) error {
+		l := rec.Column(4).(*array.List)
+		if !arrow.TypeEqual(l.DataType(), arrow.ListOf(arrow.PrimitiveTypes.Int32)) {
+			t.Errorf("read back as %s", l.DataType())
+		}
+		for i := 0; i < l.Len(); i++ {
+			if l.IsNull(i) {
+				got = append(got, nil)
+				continue
+			}
+			s, e := l.ValueOffsets(i)
+			got = append(got, append([]int32{}, l.ListValues().(*array.Int32).Int32Values()[s:e]...))
+		}
+		return nil
+	})
+	if fmt.Sprint(got) != fmt.Sprint(want) || got[1] != nil || got[2] == nil {
+		t.Errorf("tokens %v, want %v", got, want)
+	}
+}
