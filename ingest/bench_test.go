@@ -125,3 +125,17 @@ func BenchmarkJSONLWrite(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkJSONScan measures the JSON object scanner alone on a typical
+// document line (prose with escapes, a few metadata fields).
+func BenchmarkJSONScan(b *testing.B) {
+	text := strings.Repeat(`It was the best of times, \"it was\" the worst of times;\n`, 40)
+	line := []byte(`{"id":"doc-1","text":"` + text + `","url":"https://example.com/a","score":0.75,"meta":{"lang":"en","n":[1,2,3]}}`)
+	var s scanner
+	b.SetBytes(int64(len(line)))
+	for range b.N {
+		if _, err := s.scan(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

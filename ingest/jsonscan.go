@@ -217,6 +217,9 @@ func (s *scanner) unescape(b []byte, open, start, j int) ([]byte, int, error) {
 			return nil, j, &syntaxError{fmt.Sprintf("control character %#x in string", c), j}
 		case c != '\\':
 			k := j + 1
+			for k+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[k:])) {
+				k += 8
+			}
 			for k < len(b) && b[k] != '"' && b[k] != '\\' && b[k] >= 0x20 {
 				k++
 			}

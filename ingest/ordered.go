@@ -160,7 +160,7 @@ func (r *parallelReader) produce(ctx context.Context, inputs []*inputFile, work 
 		if c.err != nil {
 			rej := &pipelines.Reject{Path: in.path, Line: c.line + 1, Offset: c.offset,
 				Reason: fmt.Sprintf("truncated or corrupt file, rest of file rejected: %v", c.err),
-				Record: string(c.pending)}
+				Record: string(c.pending[:min(len(c.pending), 512)])}
 			if err := send(&job{file: in, tail: rej}); err != nil {
 				return err
 			}

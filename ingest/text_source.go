@@ -141,7 +141,7 @@ func (s *textSource) step(ctx context.Context) (bool, error) {
 		if c := s.chunks; c.err != nil {
 			return true, s.env.Rejects.Add(pipelines.Reject{Path: s.file.path, Line: c.line + 1, Offset: c.offset,
 				Reason: fmt.Sprintf("truncated or corrupt file, rest of file rejected: %v", c.err),
-				Record: string(c.pending)})
+				Record: string(c.pending[:min(len(c.pending), 512)])})
 		}
 		if err != nil {
 			return false, fmt.Errorf("text: close %s: %w", s.file.path, err)
