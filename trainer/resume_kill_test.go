@@ -38,7 +38,10 @@ func TestTrainChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	RunOn(context.Background(), cfg, killTestData(t), Options{})
+	// Slow the child down (a sleep per progress line) so the parent, however
+	// loaded the machine, kills it long before it could finish.
+	slow := progressFunc(func(string) { time.Sleep(5 * time.Millisecond) })
+	RunOn(context.Background(), cfg, killTestData(t), Options{Progress: slow})
 }
 
 func TestKilledRunResumesExactly(t *testing.T) {
