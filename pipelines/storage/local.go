@@ -174,6 +174,12 @@ func (w *localWriter) Commit() error {
 		os.Remove(w.f.Name())
 		return fmt.Errorf("commit %s: %w", w.final, err)
 	}
+	// CreateTemp makes 0600 files; outputs are for other users and tools too.
+	if err := w.f.Chmod(0o644); err != nil {
+		w.f.Close()
+		os.Remove(w.f.Name())
+		return fmt.Errorf("commit %s: %w", w.final, err)
+	}
 	if err := w.f.Close(); err != nil {
 		os.Remove(w.f.Name())
 		return fmt.Errorf("commit %s: %w", w.final, err)
