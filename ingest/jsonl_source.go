@@ -160,6 +160,9 @@ func (p *jsonlParser) parse(j *job) {
 		source := j.file.rel
 		if src >= 0 && members[src].Kind == kindString {
 			source = view(members[src].Str)
+			if !utf8.ValidString(source) {
+				source = pipelines.ValidUTF8(source)
+			}
 		} else {
 			src = -1 // a non-string source field is carried as input_source
 		}

@@ -126,10 +126,10 @@ func TestJSONLSourceBadInput(t *testing.T) {
 
 func TestJSONLSourceInvalidUTF8(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "u.jsonl", []byte("{\"text\":\"caf\xe9 ok\",\"k\xff\":\"v\xfe\"}\n"))
+	writeFile(t, dir, "u.jsonl", []byte("{\"text\":\"caf\xe9 ok\",\"k\xff\":\"v\xfe\",\"source\":\"s\xff\"}\n"))
 	env := checkedEnv(t, dir, 1)
 	rows := readAll(t, newSource(t, "jsonl", env, map[string]any{"path": "u.jsonl"}))
-	want := []row{{"id": "u.jsonl:0", "text": "caf\uFFFD ok", "source": "u.jsonl", "domain": "default", "k\uFFFD": "v\uFFFD"}}
+	want := []row{{"id": "u.jsonl:0", "text": "caf\uFFFD ok", "source": "s\uFFFD", "domain": "default", "k\uFFFD": "v\uFFFD"}}
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("rows:\n got  %q\n want %q", rows, want)
 	}

@@ -312,6 +312,9 @@ func (s *parquetSource) add(c *parquetFile, r parquet.Row, row int64) (err error
 	src := c.src
 	if src >= 0 && c.cols[src].flat && !vals[src].IsNull() && vals[src].Kind() == parquet.ByteArray {
 		source = view(vals[src].ByteArray())
+		if !utf8.ValidString(source) {
+			source = pipelines.ValidUTF8(source)
+		}
 	} else {
 		src = -1
 	}
