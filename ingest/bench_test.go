@@ -139,3 +139,48 @@ func BenchmarkJSONScan(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParquetRead measures the parquet source on a file the parquet
+// sink wrote from the benchmark corpus.
+func BenchmarkParquetRead(b *testing.B) {
+	path := benchCorpus(b, 16)
+	dir := b.TempDir()
+	env := pipelines.TestEnv(memory.NewGoAllocator(), dir)
+	src := newSource(b, "jsonl", env, map[string]any{"path": path})
+	sink := newSink(b, "parquet", env, map[string]any{"path": "pq"})
+	var bytes int64
+	for {
+		rec, err := src.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes += textBytes(rec)
+		if err := sink.Write(context.Background(), rec); err != nil {
+			b.Fatal(err)
+		}
+		rec.Release()
+	}
+	src.Close()
+	if err := sink.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(bytes)
+	b.ResetTimer()
+	for range b.N {
+		src := newSource(b, "parquet", pipelines.TestEnv(memory.NewGoAllocator(), dir), map[string]any{"path": "pq"})
+		for {
+			rec, err := src.Next(context.Background())
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			rec.Release()
+		}
+		src.Close()
+	}
+}
