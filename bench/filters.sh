@@ -87,7 +87,7 @@ go build -o "$WORK/curate" ./cmd/curate
 stages=$("$WORK/curate" stages 2>/dev/null || true)
 lang=""
 if grep -qE "^  filter\.language( |$)" <<<"$stages"; then
-	lang="  - filter.language: {}"
+	lang="  - filter.language: {keep: [en]}"
 fi
 write() { # name stages...
 	local f="$WORK/$1.yaml"
