@@ -224,9 +224,11 @@ func (l *Lists) FlaggedRatio(text, lang string) float64 {
 		return 0
 	}
 	wp := wordPool.Get().(*[]textstat.Word)
-	defer wordPool.Put(wp)
 	words := textstat.AppendWords((*wp)[:0], text)
-	*wp = words[:0]
+	if cap(words) <= textstat.MaxPooledItems {
+		*wp = words[:0]
+		defer wordPool.Put(wp)
+	}
 	if len(words) == 0 {
 		return 0
 	}

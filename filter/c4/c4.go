@@ -214,10 +214,14 @@ func (r *Rules) Apply(text string) Outcome {
 	} else {
 		o.Text = strings.TrimSpace(string(out))
 	}
-	*bp = out[:0]
-	bufPool.Put(bp)
-	*lp = lower[:0]
-	bufPool.Put(lp)
+	if cap(out) <= textstat.MaxPooledBytes {
+		*bp = out[:0]
+		bufPool.Put(bp)
+	}
+	if cap(lower) <= textstat.MaxPooledBytes {
+		*lp = lower[:0]
+		bufPool.Put(lp)
+	}
 	return o
 }
 

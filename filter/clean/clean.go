@@ -77,6 +77,10 @@ func (c Counts) String() string {
 	return strings.Join(parts, " ")
 }
 
+// maxPooledBytes bounds the buffers kept for reuse: one huge document does
+// not pin its buffer for the run.
+const maxPooledBytes = 16 << 20
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
 
 // Clean normalizes text. It returns text itself when nothing changed.
@@ -88,9 +92,11 @@ func (o Options) Clean(text string) (string, Counts) {
 		c.Mojibake = n
 	}
 	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
 	out, ascii := o.normalize((*bp)[:0], text, &c)
-	*bp = out[:0]
+	if cap(out) <= maxPooledBytes {
+		*bp = out[:0]
+		defer bufPool.Put(bp)
+	}
 	res := text
 	if c.Control+c.ZeroWidth+c.LineEndings+c.Whitespace > 0 {
 		res = string(out)

@@ -70,17 +70,24 @@ type scratch struct {
 
 var pool = sync.Pool{New: func() any { return new(scratch) }}
 
+// putScratch pools sc unless a huge document grew it.
+func putScratch(sc *scratch) {
+	if cap(sc.words) <= textstat.MaxPooledItems {
+		pool.Put(sc)
+	}
+}
+
 // Measure computes the statistics of text.
 func (r *Rules) Measure(text string) Stats {
 	sc := pool.Get().(*scratch)
-	defer pool.Put(sc)
+	defer putScratch(sc)
 	return r.measure(sc, text, true)
 }
 
 // MeasureLines computes the line statistics only (NewLinesWords stays 0).
 func (r *Rules) MeasureLines(text string) Stats {
 	sc := pool.Get().(*scratch)
-	defer pool.Put(sc)
+	defer putScratch(sc)
 	return r.measure(sc, text, false)
 }
 
@@ -132,7 +139,7 @@ func (r *Rules) measure(sc *scratch, text string, words bool) Stats {
 // line_punct_ratio, short_line_ratio, char_dup_ratio or list_ratio.
 func (r *Rules) Check(text string) string {
 	sc := pool.Get().(*scratch)
-	defer pool.Put(sc)
+	defer putScratch(sc)
 	st := r.measure(sc, text, false)
 	switch {
 	case st.Lines == 0:

@@ -363,3 +363,25 @@ func TestNGramThresholds(t *testing.T) {
 		check(fmt.Sprintf("dup %d-gram %.2f", rule.N, rule.Frac), r, rule.N, float64(rule.N), rule.Frac, fmt.Sprintf("dup_%d_gram", rule.N))
 	}
 }
+
+func FuzzRules(f *testing.F) {
+	for _, s := range []string{sample, "a a a a a a\n\na a a a a a", "", "\n\n\n", "• x\n• y...", "日本語 日本語 日本語"} {
+		f.Add(s)
+	}
+	q, r := DefaultQualityRules(), DefaultRepetitionRules()
+	f.Fuzz(func(t *testing.T, s string) {
+		q.Check(s, "")
+		r.Check(s)
+		st := r.Measure(s)
+		for _, v := range append([]float64{st.DupLineFrac, st.DupParaFrac, st.DupLineCharFrac, st.DupParaCharFrac}, st.Dup...) {
+			if v < 0 || v > 1 || math.IsNaN(v) {
+				t.Fatalf("statistic %v out of 0..1 in %+v", v, st)
+			}
+		}
+		for _, v := range st.Top { // overlapping occurrences may cover more than the text ("a a a")
+			if v < 0 || math.IsNaN(v) {
+				t.Fatalf("top n-gram statistic %v in %+v", v, st)
+			}
+		}
+	})
+}

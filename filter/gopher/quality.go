@@ -94,8 +94,10 @@ func measure(text string, stop *textstat.StopSet, enough int) QualityStats {
 	wp := wordPool.Get().(*[]textstat.Word)
 	words := textstat.AppendWords((*wp)[:0], text)
 	st := measureWords(text, words, stop, enough)
-	*wp = words[:0]
-	wordPool.Put(wp)
+	if cap(words) <= textstat.MaxPooledItems {
+		*wp = words[:0]
+		wordPool.Put(wp)
+	}
 	return st
 }
 

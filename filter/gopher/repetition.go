@@ -72,6 +72,13 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
+// putScratch pools sc unless a huge document grew it.
+func putScratch(sc *scratch) {
+	if cap(sc.hashes) <= textstat.MaxPooledItems {
+		scratchPool.Put(sc)
+	}
+}
+
 // RepetitionStats are the fractions the repetition rules test; Top and Dup
 // are indexed like the rules' TopNGrams and DupNGrams.
 type RepetitionStats struct {
@@ -85,7 +92,7 @@ type RepetitionStats struct {
 // top_N_gram or dup_N_gram.
 func (r *RepetitionRules) Check(text string) string {
 	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
+	defer putScratch(sc)
 	reason, _ := r.measure(sc, text, nil, true)
 	return reason
 }
@@ -99,7 +106,7 @@ func (r *RepetitionRules) Measure(text string) RepetitionStats {
 // (nil words: split here).
 func (r *RepetitionRules) MeasureWords(text string, words []textstat.Word) RepetitionStats {
 	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
+	defer putScratch(sc)
 	_, st := r.measure(sc, text, words, false)
 	return st
 }

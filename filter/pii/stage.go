@@ -101,7 +101,11 @@ func (s *Stage) Process(ctx context.Context, rec arrow.Record) (*pipelines.Resul
 	changed := false
 	var total [numKinds]int
 	mp := matchPool.Get().(*[]Match)
-	defer matchPool.Put(mp)
+	defer func() {
+		if cap(*mp) <= 1<<20 { // a document with a million findings does not pin them
+			matchPool.Put(mp)
+		}
+	}()
 	for i := 0; i < n; i++ {
 		if i%64 == 0 {
 			if err := ctx.Err(); err != nil {

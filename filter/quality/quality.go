@@ -85,9 +85,11 @@ func clamp(x float64) float64 {
 func (s *Scorer) Score(text, lang string) float64 {
 	stop := s.stop(lang)
 	wp := wordPool.Get().(*[]textstat.Word)
-	defer wordPool.Put(wp)
 	words := textstat.AppendWords((*wp)[:0], text)
-	*wp = words[:0]
+	if cap(words) <= textstat.MaxPooledItems {
+		*wp = words[:0]
+		defer wordPool.Put(wp)
+	}
 	q := gopher.MeasureWords(text, words, stop)
 	if q.NonSymbolWords == 0 {
 		return 0

@@ -310,3 +310,10 @@ func skipASCIIAlnum(text string, i int) (int, uint8) {
 	}
 	return i, acc
 }
+
+// Pooled scratch buffers are returned to their pools only up to these
+// sizes, so that one huge document does not pin its buffers for the run.
+const (
+	MaxPooledItems = 1 << 20  // words, hashes, matches
+	MaxPooledBytes = 16 << 20 // text buffers
+)
