@@ -111,7 +111,7 @@ func (r *parallelReader) start(ctx context.Context) error {
 			defer r.wg.Done()
 			for j := range work {
 				if pctx.Err() == nil {
-					parse(j)
+					safeParse(parse, j)
 				}
 				// The records hold copies: the chunk can be reused now.
 				r.buffers.put(j.chunk.data)
@@ -121,6 +121,22 @@ func (r *parallelReader) start(ctx context.Context) error {
 		}()
 	}
 	return nil
+}
+
+// safeParse runs a parse function, turning a panic (a bug, never bad
+// input) into the job's error, so that it fails the run with a message
+// rather than crashing the process from a goroutine the runner cannot see.
+func safeParse(parse func(*job), j *job) {
+	defer func() {
+		if p := recover(); p != nil {
+			for _, rec := range j.recs {
+				rec.Release()
+			}
+			j.recs = nil
+			j.err = fmt.Errorf("%s: internal error parsing lines %d and on: %v", j.file.path, j.chunk.line+1, p)
+		}
+	}()
+	parse(j)
 }
 
 func (r *parallelReader) produce(ctx context.Context, inputs []*inputFile, work chan<- *job) error {
