@@ -168,8 +168,13 @@ type pieceCounter struct {
 	chunk  int   // bytes of plain text split at a time
 }
 
-// chunkSize is how much plain text is split at a time.
-const chunkSize = 1 << 20
+// chunkSize is how much plain text is split at a time; a piece that
+// outgrows maxCarry (megabytes without a break) is counted cut there.
+const (
+	chunkSize = 1 << 20
+	maxCarry  = 16 << 20
+	lookahead = 4
+)
 
 func (c *pieceCounter) countFile(ctx context.Context, path, field string, stats *TrainStats) error {
 	f, err := storage.Open(ctx, path)
@@ -214,7 +219,7 @@ func (c *pieceCounter) countFile(ctx context.Context, path, field string, stats 
 					return fmt.Errorf("line %d: field %q is not a string", line, field)
 				}
 			}
-			c.count(strings.ToValidUTF8(text, "\uFFFD"), true)
+			c.count(text, true) // encoding/json made it valid UTF-8
 			stats.Documents++
 			if line%1024 == 0 && ctx.Err() != nil {
 				return ctx.Err()
@@ -222,9 +227,10 @@ func (c *pieceCounter) countFile(ctx context.Context, path, field string, stats 
 		}
 		return sc.Err()
 	}
-	// Plain text in chunks. The last piece of a chunk may continue in the
-	// next one (its end depends on what follows), so it is carried over;
-	// every earlier piece ends where it would in the whole text.
+	// Plain text in chunks. Pieces near the end of a chunk may continue
+	// or split differently once the next chunk is there, so they are
+	// carried over (see count); every earlier piece ends where it would in
+	// the whole text (FuzzChunkedCount checks this).
 	stats.Documents++
 	buf := make([]byte, 0, 2*c.chunk)
 	r := bufio.NewReaderSize(in, max(c.chunk, 16))
@@ -242,42 +248,45 @@ func (c *pieceCounter) countFile(ctx context.Context, path, field string, stats 
 			return err
 		}
 		if eof {
-			c.count(strings.ToValidUTF8(string(buf), "\uFFFD"), true)
+			c.count(string(buf), true)
 			return nil
 		}
-		// keep an incomplete UTF-8 sequence at the end for the next chunk
+		// Bytes are counted as they are (a byte-level BPE learns bytes; an
+		// invalid UTF-8 byte is a character of its own to the
+		// pre-tokenizer), but a character cut at the end of the chunk is
+		// held back whole for the next one.
 		cut := len(buf)
-		for k := 1; k <= 3 && k <= cut; k++ {
-			if b := buf[cut-k]; b >= 0xC0 {
-				if !utf8.FullRune(buf[cut-k:]) {
-					cut -= k
+		for k := 1; k <= 3 && k <= len(buf); k++ {
+			if b := buf[len(buf)-k]; b >= 0xC0 {
+				if !utf8.FullRune(buf[len(buf)-k:]) {
+					cut = len(buf) - k
 				}
 				break
 			} else if b < 0x80 {
 				break
 			}
 		}
-		text := strings.ToValidUTF8(string(buf[:cut]), "\uFFFD")
-		done := c.count(text, false)
-		if done == 0 && len(buf) > 16*c.chunk {
-			// one piece longer than 16 MiB: count it as it is
-			c.count(text, true)
-			done = len(text)
-			cut = len(buf)
+		done := c.count(string(buf[:cut]), false)
+		if done == 0 && len(buf) > maxCarry {
+			// one piece longer than maxCarry: count it as it is
+			c.count(string(buf), true)
+			done = len(buf)
 		}
-		rest := append([]byte(nil), text[done:]...)
-		rest = append(rest, buf[cut:]...)
-		buf = append(buf[:0], rest...)
+		buf = append(buf[:0], buf[done:]...)
 	}
 }
 
-// count adds the pieces of text. Unless final, the last piece is left out;
-// count returns where the counted part ends.
+// count adds the pieces of text and returns where the counted part ends.
+// Unless final, pieces that end in the last lookahead bytes are left out:
+// where a piece ends may depend on what follows it (the contraction 'll
+// needs two characters after the apostrophe, \s+(?!\S) one after the
+// run), so only pieces that end earlier end where they would in the whole
+// text.
 func (c *pieceCounter) count(text string, final bool) int {
 	last := 0
 	for i := 0; i < len(text); {
 		j := c.split.next(text, i)
-		if j == len(text) && !final {
+		if !final && j > len(text)-lookahead {
 			return last
 		}
 		c.add(text[i:j])

@@ -190,3 +190,32 @@ func TestTrainBadInput(t *testing.T) {
 		t.Error("byte-only vocabulary is not lossless")
 	}
 }
+
+// FuzzChunkedCount checks that counting plain text in chunks, carrying each
+// chunk's last piece into the next, counts what the whole text holds, for
+// both pre-tokenizers and any chunk size.
+func FuzzChunkedCount(f *testing.F) {
+	f.Add("the cat  sat\n\n on the\tmat 12345 ünï 中文 'll 's\r\n  ", uint8(3))
+	f.Add(strings.Repeat(" ", 40)+"x", uint8(1))
+	f.Add("ab\xffcd 中", uint8(2))
+	initClasses()
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, text string, chunk uint8) {
+		path := filepath.Join(dir, "in.txt")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, sp := range []splitter{gpt2Splitter{}, cl100kSplitter{}} {
+			whole := &pieceCounter{split: sp, counts: map[string]int64{}, max: 1 << 20}
+			whole.count(text, true)
+			c := &pieceCounter{split: sp, counts: map[string]int64{}, max: 1 << 20, chunk: int(chunk%64) + 1}
+			var st TrainStats
+			if err := c.countFile(context.Background(), path, "text", &st); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.counts, whole.counts) {
+				t.Fatalf("%T, chunk %d: counts %v, whole text %v", sp, c.chunk, c.counts, whole.counts)
+			}
+		}
+	})
+}
