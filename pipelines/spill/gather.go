@@ -24,10 +24,11 @@ import (
 // once per output batch. Gather instead splits the output into buckets of
 // about bucketBytes, each a contiguous range of output positions; Emit reads
 // the spill once, in order, sending each row's copies to their buckets (bucket
-// files when there is more than one bucket), then loads one bucket at a time,
-// puts its rows in output order and emits them. Memory: the (row, position)
-// pairs go through a Sorter under the budget; Emit holds about twice
-// bucketBytes of rows at a time.
+// files when there is more than one bucket), then loads one bucket at a time
+// (the next one loading while the current one is emitted), puts its rows in
+// output order and emits them. Memory: the (row, position) pairs go through
+// a Sorter under the budget; Emit holds about twice bucketBytes of rows at a
+// time.
 type Gather struct {
 	r           *Records
 	sorter      *Sorter
@@ -43,13 +44,14 @@ type Gather struct {
 // posColumn carries output positions through bucket files.
 const posColumn = "__spill_pos"
 
-// DefaultBucketBytes is the bucket size Gather uses for a budget: a quarter
-// of it, between 256 KiB and 256 MiB.
+// DefaultBucketBytes is the bucket size Gather uses for a budget: an
+// eighth of it (Emit holds two buckets: one emitting, the next loading),
+// between 256 KiB and 128 MiB.
 func DefaultBucketBytes(b *pipelines.Budget) int64 {
 	if b.Limit() == 0 {
-		return 256 << 20
+		return 128 << 20
 	}
-	return min(max(b.Limit()/4, 256<<10), 256<<20)
+	return min(max(b.Limit()/8, 256<<10), 128<<20)
 }
 
 // Gather starts an output order over the spilled rows; the spill must be
@@ -113,7 +115,7 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	// Account for the bucket held in memory. The bucket size was fixed by
 	// the budget when the gather started, so a budget others have filled
 	// since does not stop the emit; it only goes unrecorded.
-	if hold := min(g.bucketBytes, g.total); g.budget.TryReserve(hold) {
+	if hold := min(2*g.bucketBytes, g.total); g.budget.TryReserve(hold) {
 		defer g.budget.Release(hold)
 	}
 	alloc := g.r.alloc
@@ -200,32 +202,63 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 		return err
 	}
 
-	// Pass 2: one bucket at a time, rows into output order.
+	// Pass 2: one bucket at a time, rows into output order, the next
+	// bucket loading meanwhile.
+	type loaded struct {
+		parts []arrow.Record
+		err   error
+	}
+	load := func(b int) chan loaded {
+		ch := make(chan loaded, 1)
+		if inMemory || files[b] == nil {
+			ch <- loaded{parts: mem[b]}
+			mem[b] = nil
+			return ch
+		}
+		f := files[b]
+		files[b] = nil
+		go func() {
+			defer f.Close()
+			var parts []arrow.Record
+			err := f.Finish()
+			if err == nil {
+				err = f.Scan(ctx, func(rec arrow.Record, _ int64) error {
+					rec.Retain()
+					parts = append(parts, rec)
+					return nil
+				})
+			}
+			ch <- loaded{parts, err}
+		}()
+		return ch
+	}
+	release := func(parts []arrow.Record) {
+		for _, r := range parts {
+			r.Release()
+		}
+	}
+	next := load(0)
+	defer func() { // a load still in flight after an error
+		if next != nil {
+			release((<-next).parts)
+		}
+	}()
 	for b := 0; b < nb; b++ {
-		if !inMemory && files[b] != nil {
-			if err := files[b].Finish(); err != nil {
-				return err
-			}
-			err := files[b].Scan(ctx, func(rec arrow.Record, _ int64) error {
-				rec.Retain()
-				mem[b] = append(mem[b], rec)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			files[b].Close()
-			files[b] = nil
+		cur := <-next
+		next = nil
+		if b+1 < nb {
+			next = load(b + 1)
+		}
+		if cur.err != nil {
+			release(cur.parts)
+			return cur.err
 		}
 		end := g.n
 		if b+1 < nb {
 			end = g.starts[b+1]
 		}
-		err := g.emitBucket(cctx, mem[b], g.starts[b], end, maxRows, maxBytes, emit)
-		for _, r := range mem[b] {
-			r.Release()
-		}
-		mem[b] = nil
+		err := g.emitBucket(cctx, cur.parts, g.starts[b], end, maxRows, maxBytes, emit)
+		release(cur.parts)
 		if err != nil {
 			return err
 		}

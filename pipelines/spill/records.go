@@ -14,6 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/curatehq/curate/pipelines/storage"
 )
 
@@ -217,11 +219,55 @@ func (r *Records) Finish() error {
 func (r *Records) Schema() *arrow.Schema { return r.schema }
 
 // Scan calls fn with every batch in append order, in the union schema, and
-// the row number of its first row. The batch is borrowed for the call.
+// the row number of its first row. The batch is borrowed for the call. A
+// goroutine reads (and widens) the next batches while fn works on one; fn is
+// called from one goroutine at a time, and Scan returns after the last call.
 func (r *Records) Scan(ctx context.Context, fn func(rec arrow.Record, first int64) error) error {
 	if !r.done {
 		return errors.New("spill: Records.Scan before Finish")
 	}
+	type item struct {
+		rec   arrow.Record
+		first int64
+	}
+	ch := make(chan item, 2)
+	g, gctx := errgroup.WithContext(ctx)
+	rctx, stop := context.WithCancel(gctx)
+	defer stop()
+	g.Go(func() error {
+		defer close(ch)
+		err := r.scan(rctx, func(rec arrow.Record, first int64) error {
+			rec.Retain()
+			select {
+			case ch <- item{rec, first}:
+				return nil
+			case <-rctx.Done():
+				rec.Release()
+				return rctx.Err()
+			}
+		})
+		if err != nil && rctx.Err() != nil && gctx.Err() == nil {
+			return nil // stopped by the consumer, which reports its own error
+		}
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		for it := range ch {
+			if err == nil {
+				if err = fn(it.rec, it.first); err != nil {
+					stop() // stop reading ahead; drain what was read
+				}
+			}
+			it.rec.Release()
+		}
+		return err
+	})
+	return g.Wait()
+}
+
+// scan reads the batches in order in the calling goroutine.
+func (r *Records) scan(ctx context.Context, fn func(rec arrow.Record, first int64) error) error {
 	next := 0
 	for fi := range r.files {
 		rd, err := r.openReader(ctx, fi)

@@ -587,3 +587,39 @@ func TestRecordsPackedTokens(t *testing.T) {
 		t.Errorf("tokens %v, want %v", got, want)
 	}
 }
+
+// TestScanStopsOnError: an error from the callback ends the scan early with
+// that error and leaks nothing.
+func TestScanStopsOnError(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	ctx := context.Background()
+	r, err := NewRecords(t.TempDir(), alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for from := 0; from < 200; from += 10 {
+		b := docBatch(alloc, from, 10, "")
+		r.Append(ctx, b)
+		b.Release()
+	}
+	r.Finish()
+	calls := 0
+	stop := fmt.Errorf("enough")
+	err = r.Scan(ctx, func(arrow.Record, int64) error {
+		calls++
+		if calls == 3 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || calls != 3 {
+		t.Errorf("Scan = %v after %d calls, want %v after 3", err, calls, stop)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := r.Scan(cctx, func(arrow.Record, int64) error { return nil }); err == nil {
+		t.Error("cancelled scan: no error")
+	}
+}
