@@ -109,8 +109,13 @@ func (e *Exact) Process(ctx context.Context, rec arrow.Record) (*pipelines.Resul
 			st.skip[i] = true
 			continue
 		}
-		*bp = e.norm.append((*bp)[:0], col.Value(i))
-		h := xxh3.Hash128(*bp)
+		var h xxh3.Uint128
+		if e.norm.identity() {
+			h = xxh3.HashString128(col.Value(i))
+		} else {
+			*bp = e.norm.append((*bp)[:0], col.Value(i))
+			h = xxh3.Hash128(*bp)
+		}
 		st.keys[i] = key{h.Hi, h.Lo}
 	}
 	return &pipelines.Result{State: st}, nil

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"encoding/binary"
 	"slices"
 	"unicode"
 	"unicode/utf8"
@@ -62,6 +63,11 @@ func normalizerFrom(p pipelines.Params) *normalizer {
 	return newNormalizer(p.Bool("lowercase"), p.Bool("whitespace"), p.Bool("punctuation"), p.Bool("digits"), p.Bool("nfkc"))
 }
 
+// identity reports whether normalizing changes nothing (every option off).
+func (n *normalizer) identity() bool {
+	return !n.lower && !n.whitespace && !n.punctuation && !n.digits && !n.nfkc
+}
+
 // flags encodes the options for index headers.
 func (n *normalizer) flags() string {
 	b := []byte("-----")
@@ -73,31 +79,40 @@ func (n *normalizer) flags() string {
 	return string(b)
 }
 
-// append appends the normalized s to dst. ASCII bytes, almost all of most
-// text, go through the table into a buffer grown once; other runes take the
-// general path.
+// append appends the normalized s to dst. With the default options, eight
+// plain ASCII bytes at a time (no upper case, control or non-ASCII byte, no
+// double space) are copied in one move; other ASCII bytes go through the
+// table, other runes the general path. White space is written as one space
+// when the last byte written is not one, and a trailing space is trimmed.
 func (n *normalizer) append(dst []byte, s string) []byte {
 	if n.nfkc && !norm.NFKC.IsNormalString(s) {
 		s = norm.NFKC.String(s)
 	}
-	space := false // a space is pending (only with whitespace)
 	start := len(dst)
 	buf := slices.Grow(dst, len(s)+1)
 	w := len(buf)
 	buf = buf[:cap(buf)]
+	fast := n.whitespace && !n.punctuation && !n.digits
 	for i := 0; i < len(s); {
+		if fast && i+8 <= len(s) {
+			x, ok := n.fast8(binary.LittleEndian.Uint64([]byte(s[i : i+8])))
+			if ok && (s[i] != ' ' || (w > start && buf[w-1] != ' ')) {
+				binary.LittleEndian.PutUint64(buf[w:], x)
+				w += 8
+				i += 8
+				continue
+			}
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			i++
 			switch m := n.ascii[c]; m {
 			case dropByte:
 			case spaceByte:
-				space = w > start
-			default:
-				if space {
+				if w > start && buf[w-1] != ' ' {
 					buf[w] = ' '
 					w++
-					space = false
 				}
+			default:
 				buf[w] = m
 				w++
 			}
@@ -106,7 +121,10 @@ func (n *normalizer) append(dst []byte, s string) []byte {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
 		if n.whitespace && isSpace(r) {
-			space = w > start
+			if w > start && buf[w-1] != ' ' {
+				buf[w] = ' '
+				w++
+			}
 			continue
 		}
 		if n.punctuation && isPunct(r) {
@@ -118,18 +136,44 @@ func (n *normalizer) append(dst []byte, s string) []byte {
 		if n.lower {
 			r = unicode.ToLower(r)
 		}
-		out := buf[:w]
-		if space {
-			out = append(out, ' ')
-			space = false
-		}
-		out = utf8.AppendRune(out, r)
+		out := utf8.AppendRune(buf[:w], r)
 		w = len(out)
-		// keep room for the rest: ASCII needs at most 2 bytes per input byte left
-		buf = slices.Grow(out, 2*(len(s)-i)+1)
+		// keep room for the rest: at most 1 byte per ASCII byte, plus 8 for a move
+		buf = slices.Grow(out, 2*(len(s)-i)+9)
 		buf = buf[:cap(buf)]
 	}
+	if n.whitespace && w > start && buf[w-1] == ' ' {
+		w--
+	}
 	return buf[:w]
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// fast8 normalizes 8 ASCII bytes at once when it can: none >= 0x80 or
+// < 0x20 and no two spaces in a row; upper case is lowered in place (with
+// lower). It reports false when the bytes need the byte-by-byte path.
+func (n *normalizer) fast8(x uint64) (uint64, bool) {
+	if x&highs != 0 {
+		return x, false
+	}
+	if (x-0x20*ones)&^x&highs != 0 { // a byte < 0x20
+		return x, false
+	}
+	const low7 = 0x7F * ones
+	sp := x ^ 0x20*ones                  // zero bytes where x has a space
+	z := ^((sp&low7 + low7) | sp | low7) // 0x80 in exactly those bytes
+	if z&(z>>8) != 0 {
+		return x, false
+	}
+	if n.lower { // 0x80 in exactly the bytes in 'A'..'Z' (no borrow crosses bytes)
+		upper := ((127+'Z'+1)*ones - x&low7) &^ x & (x&low7 + (127-('A'-1))*ones) & highs
+		x |= upper >> 2 // + 0x20
+	}
+	return x, true
 }
 
 func isSpace(r rune) bool {

@@ -29,6 +29,7 @@ import (
 	"github.com/curatehq/curate/dedup"
 	"github.com/curatehq/curate/dedup/internal/neardup"
 	"github.com/curatehq/curate/pipelines"
+	_ "github.com/curatehq/curate/pipelines/all"
 )
 
 func main() {
@@ -44,6 +45,8 @@ func main() {
 		err = run(os.Args[2:])
 	case "quality":
 		err = quality(os.Args[2:])
+	case "pipeline":
+		err = pipeline(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -265,6 +268,33 @@ func run(args []string) error {
 	}
 	fmt.Printf("stage %s docs %d bytes %d dropped %d workers %d elapsed %.3f MB/s %.2f%s\n",
 		*stage, docs, bytesIn, dropped, *workers, el, float64(bytesIn)/1e6/el, extra)
+	return nil
+}
+
+// pipeline runs a pipeline file through pipelines.Run, optionally with a CPU
+// profile: what `curate run` does, for profiling.
+func pipeline(args []string) error {
+	fs := flag.NewFlagSet("pipeline", flag.ExitOnError)
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "workers")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile")
+	fs.Parse(args)
+	p, err := pipelines.LoadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
+	rep, err := pipelines.Run(context.Background(), p, pipelines.Options{Workers: *workers})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("documents %d in, %d out in %.2fs\n", rep.DocumentsIn, rep.DocumentsOut, rep.Seconds)
 	return nil
 }
 
