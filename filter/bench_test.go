@@ -2,7 +2,11 @@ package filter_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -118,4 +122,52 @@ func BenchmarkRuleFilters(b *testing.B) {
 		}
 	}
 	m.Stop(b)
+}
+
+// TestLargeDocument runs every stage over documents of several megabytes
+// (a book, a dump; a repetitive one and one where no rule stops early):
+// nothing may be quadratic in document size.
+func TestLargeDocument(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large documents take seconds")
+	}
+	texts := benchdata.All(t)
+	var b strings.Builder
+	for b.Len() < 4<<20 {
+		for _, s := range texts {
+			b.WriteString(s)
+			b.WriteString("\n\n")
+		}
+	}
+	// and 4 MB of seeded random prose from a 5,000-word vocabulary, where
+	// no rule stops early
+	rng := rand.New(rand.NewPCG(1, 2))
+	var r strings.Builder
+	for r.Len() < 4<<20 {
+		fmt.Fprintf(&r, "w%d", rng.IntN(5000))
+		switch rng.IntN(12) {
+		case 0:
+			r.WriteString(".\n")
+		case 1:
+			r.WriteString(". ")
+		default:
+			r.WriteByte(' ')
+		}
+	}
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	rec := pipelinetest.Texts(alloc, b.String(), r.String())
+	defer rec.Release()
+	for _, spec := range append(ruleStages, &quality.Spec) {
+		start := time.Now()
+		res, err := build(t, spec, alloc).Process(context.Background(), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release(res)
+		t.Logf("%s: %v", spec.Name, time.Since(start))
+		if d := time.Since(start); d > 30*time.Second {
+			t.Errorf("%s took %v on two 4 MB documents", spec.Name, d)
+		}
+	}
 }

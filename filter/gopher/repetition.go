@@ -68,6 +68,7 @@ type scratch struct {
 	slots  []int32 // per candidate, its counter slot
 	set    textstat.Counter
 	seen   textstat.Counter
+	limit  float64 // MeasureUpTo's limit (0: none)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -105,11 +106,24 @@ func (r *RepetitionRules) Measure(text string) RepetitionStats {
 // MeasureWords is Measure for a text already split by textstat.AppendWords
 // (nil words: split here).
 func (r *RepetitionRules) MeasureWords(text string, words []textstat.Word) RepetitionStats {
+	return r.MeasureUpTo(text, words, 0)
+}
+
+// MeasureUpTo is MeasureWords that stops once a statistic reaches limit
+// times its threshold (limit 0: never); the statistics not reached stay 0.
+// A caller that only needs to know "far past a threshold" saves the n-gram
+// passes, which on a long, repetitive document prune nothing.
+func (r *RepetitionRules) MeasureUpTo(text string, words []textstat.Word, limit float64) RepetitionStats {
 	sc := scratchPool.Get().(*scratch)
 	defer putScratch(sc)
+	sc.limit = limit
 	_, st := r.measure(sc, text, words, false)
+	sc.limit = 0
 	return st
 }
+
+// over reports whether v reached the measuring limit for threshold thr.
+func (sc *scratch) over(v, thr float64) bool { return sc.limit > 0 && thr > 0 && v >= sc.limit*thr }
 
 func (r *RepetitionRules) measure(sc *scratch, text string, words []textstat.Word, stop bool) (string, RepetitionStats) {
 	var st RepetitionStats
@@ -182,6 +196,10 @@ func (r *RepetitionRules) measure(sc *scratch, text string, words []textstat.Wor
 	if r.DupLineCharFrac > 0 && st.DupLineCharFrac > r.DupLineCharFrac && stop {
 		return "dup_line_char_frac", st
 	}
+	if sc.over(st.DupParaFrac, r.DupParaFrac) || sc.over(st.DupParaCharFrac, r.DupParaCharFrac) ||
+		sc.over(st.DupLineFrac, r.DupLineFrac) || sc.over(st.DupLineCharFrac, r.DupLineCharFrac) {
+		return "", st
+	}
 
 	if len(r.TopNGrams) == 0 && len(r.DupNGrams) == 0 {
 		return "", st
@@ -245,6 +263,9 @@ func (r *RepetitionRules) ngrams(sc *scratch, words []textstat.Word, st *Repetit
 			if stop && rule.Frac > 0 && st.Top[k] > rule.Frac {
 				return "top_" + strconv.Itoa(n) + "_gram"
 			}
+			if sc.over(st.Top[k], rule.Frac) {
+				return ""
+			}
 		}
 		for k, rule := range r.DupNGrams {
 			if rule.N != n {
@@ -253,6 +274,9 @@ func (r *RepetitionRules) ngrams(sc *scratch, words []textstat.Word, st *Repetit
 			st.Dup[k] = float64(r.dupNGram(sc, words, n)) / total
 			if rule.Frac > 0 && st.Dup[k] > rule.Frac && dupFail == "" {
 				dupFail = "dup_" + strconv.Itoa(n) + "_gram"
+			}
+			if sc.over(st.Dup[k], rule.Frac) {
+				return ""
 			}
 		}
 		if stop && dupFail != "" && !r.topAbove(n) {

@@ -95,7 +95,7 @@ func (s *Scorer) Score(text, lang string) float64 {
 		return 0
 	}
 	fw := s.fineweb.MeasureLines(text)
-	rep := s.repetition.MeasureWords(text, words)
+	rep := s.repetition.MeasureUpTo(text, words, 2) // at twice a threshold the sub-score is 0 already
 
 	subs := []struct{ w, v float64 }{
 		{1, clamp(math.Log10(float64(q.NonSymbolWords)/10) / 2)},
