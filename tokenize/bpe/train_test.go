@@ -159,6 +159,8 @@ func TestTrainBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.jsonl")
 	os.WriteFile(bad, []byte("{\"text\": \"ok\"}\nnot json\n"), 0o644)
+	numText := filepath.Join(dir, "num.jsonl")
+	os.WriteFile(numText, []byte("{\"text\": 5}\n"), 0o644)
 	good := filepath.Join(dir, "good.txt")
 	os.WriteFile(good, []byte("some text"), 0o644)
 	for _, tc := range []struct {
@@ -171,6 +173,7 @@ func TestTrainBadInput(t *testing.T) {
 		{TrainOptions{VocabSize: 300}, []string{filepath.Join(dir, "missing.txt")}, "missing.txt"},
 		{TrainOptions{VocabSize: 300}, []string{filepath.Join(dir, "*.none")}, "no such files"},
 		{TrainOptions{VocabSize: 300}, []string{bad}, "line 2"},
+		{TrainOptions{VocabSize: 300}, []string{numText}, `line 1: field "text" is not a string`},
 		{TrainOptions{VocabSize: 300, Pattern: "o200k"}, []string{good}, "pattern"},
 		{TrainOptions{VocabSize: 300, Specials: []string{"a", "a"}}, []string{good}, "repeated"},
 	} {
