@@ -28,10 +28,9 @@ var paragraphSpec = pipelines.Spec{
 		{Name: "min_chars", Type: pipelines.Int, Default: 0, Min: pipelines.Bound(0),
 			Doc: "units shorter than this (normalized) are never removed"},
 	}, normalizeFields(false)...),
+	// No MemoryPerDoc: batches and unit hashes spill to disk (package spill)
+	// within --memory; only the repeated units' hashes stay in RAM.
 	Filter: true,
-	MemoryPerDoc: func(pipelines.Params) int64 {
-		return 0 // batches and unit hashes spill to disk (package spill); only repeated hashes stay in RAM
-	},
 }
 
 // ColParagraphsRemoved names the int64 column giving how many units
