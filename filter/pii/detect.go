@@ -580,7 +580,7 @@ func phone(text string, i int) (start, end int, ok bool) {
 	case nd >= 10 && firstDigits[0] == '0' && firstDigits[1] == '0':
 		return i, j, nd-2 >= 8 && nd-2 <= 15 && g[0] >= 3 && g[0] <= 5 && minGroup(g[1:]) >= 2
 	case firstDigits[0] == '0':
-		return i, j, nd >= 10 && nd <= 12 && minGroup(g) >= 2 && !sepKinds[3] && !dateLike(g, sepKinds)
+		return i, j, nd >= 10 && nd <= 12 && minGroup(g) >= 2 && !sepKinds[3] && !dateLike(g)
 	}
 	// NANP
 	if ng == 4 && g[0] == 1 && firstDigits[0] == '1' {
@@ -627,6 +627,6 @@ func minGroup(g []int) int {
 
 // dateLike reports dotted groups of 2-2-4 or 4-2-2 (dates) which trunk-0
 // phone formats could otherwise mistake.
-func dateLike(g []int, seps [4]bool) bool {
+func dateLike(g []int) bool {
 	return len(g) == 3 && (g[0] == 2 && g[1] == 2 && g[2] == 4 || g[0] == 4 && g[1] == 2 && g[2] == 2)
 }
