@@ -44,7 +44,7 @@ var DefaultSampling = Sampling{Chars: 768, Windows: 4}
 // probeChars is the size of a probe in characters: a piece of the sample
 // scored against every language to pick the candidates the whole sample is
 // scored against.
-const probeChars = 64
+const probeChars = 48
 
 // Detector identifies the language of texts with lingua-go over all of its
 // languages. It is safe for concurrent use and cheap to copy.
@@ -57,14 +57,17 @@ type Detector struct {
 }
 
 // models is the process-wide set of lingua detectors. All of them read the
-// same lingua model maps; only what a text needs gets loaded:
+// same lingua model maps (package-level in lingua), so every stage and
+// worker shares one copy, and only what the texts need gets loaded:
 //
-//   - low: trigram models, about 9 MB compressed and ~0.5 GB in memory for
-//     all 75 languages, loaded per script the first time a text of that
-//     script needs them (long texts: 120 letters or more);
-//   - high: the 1- to 5-gram models, ~2.5 GB for all languages, loaded per
-//     script only when a short text of that script comes (lingua uses them
-//     below 120 letters; our samples of long documents never need them).
+//   - low: the trigram models (with the bigram and unigram ones lingua falls
+//     back to), loaded per script the first time a text of 120 letters or
+//     more needs them: about 150 MB of memory for all 75 languages, a few
+//     seconds of CPU;
+//   - high: the 1- to 5-gram models, loaded per script only when a text
+//     under 120 letters comes (lingua uses them there): about 2.2 GB for all
+//     languages, most of it the Latin script's. Samples of long documents
+//     never need them; whole corpora of long documents never load them.
 type models struct {
 	lowAll, highAll lingua.LanguageDetector
 	low, high       map[script]lingua.LanguageDetector

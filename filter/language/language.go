@@ -13,14 +13,16 @@
 //
 // Where the speed comes from (docs/language.md has the measurements):
 //
-//   - a bounded sample: a long document is classified by a few windows of
-//     whole words spread over it (Sampling), each scored by lingua apart and
-//     the scores summed, which is what lingua's score of the windows
-//     together would rank;
-//   - candidates: the first window is scored against every language, the
-//     others only against its few best;
+//   - a bounded sample: a text longer than sample_chars (and a quarter) is
+//     classified by sample_windows windows of whole words spread over it;
+//   - short calls: lingua is called on pieces of at most a few hundred
+//     characters and the pieces' log confidences summed, which ranks
+//     languages as lingua's score of the whole would, without the
+//     arbitrary-precision exponentials lingua falls into on longer texts;
+//   - candidates: in a sample, two short probes are scored against every
+//     language, the windows only against the probes' few best;
 //   - lingua's own length rule: texts under 120 letters use the 1- to
-//     5-gram high-accuracy models, longer ones trigrams only; the ~2.5 GB of
+//     5-gram high-accuracy models, longer ones trigrams only; the ~2.2 GB of
 //     high-accuracy models load only when a short text needs them;
 //   - a per-script pre-pass (script.go) that decides, as lingua's rules
 //     would, texts in a script only one language uses, and otherwise hands

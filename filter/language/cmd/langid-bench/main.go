@@ -1,9 +1,9 @@
 // Command langid-bench measures filter.language's detector beside the
 // langid-ref peer (bench/langid.sh and bench/langid_accuracy.sh drive it).
 //
-//	langid-bench corpus -data DIR -kind long [-rounds N] [-limit N] -out X.jsonl
+//	langid-bench corpus -data DIR -kind long [-rounds N] [-limit N] [-min-bytes B] [-max-bytes B] -out X.jsonl
 //	langid-bench detect -in X.jsonl -out Y.jsonl [-workers N] [-sample-chars N] [-windows K] [-preload low|high|none]
-//	langid-bench score  -in X.jsonl NAME=PRED.jsonl...
+//	langid-bench score  -in X.jsonl [-check POINTS] NAME=PRED.jsonl...
 //
 // corpus writes evaluation texts as JSONL {id, lang, text}; detect labels
 // them like langid-ref does ({id, lang}) and prints one summary line with
@@ -59,6 +59,8 @@ func corpus(args []string) error {
 	kind := fs.String("kind", "long", "sentences | paragraphs | long")
 	rounds := fs.Int("rounds", 1, "rounds (round 0: no sentence repeats)")
 	limit := fs.Int("limit", 0, "texts per language per round (0: all)")
+	minBytes := fs.Int("min-bytes", 0, "leave out texts shorter than this")
+	maxBytes := fs.Int("max-bytes", 0, "leave out texts longer than this (0: no bound)")
 	out := fs.String("out", "", "output JSONL")
 	fs.Parse(args)
 	if *data == "" || *out == "" {
@@ -68,7 +70,12 @@ func corpus(args []string) error {
 	if err != nil {
 		return err
 	}
-	docs := langideval.Build(sents, langideval.Kind(*kind), *rounds, *limit)
+	var docs []langideval.Doc
+	for _, d := range langideval.Build(sents, langideval.Kind(*kind), *rounds, *limit) {
+		if len(d.Text) >= *minBytes && (*maxBytes <= 0 || len(d.Text) <= *maxBytes) {
+			docs = append(docs, d)
+		}
+	}
 	return writeJSONL(*out, len(docs), func(i int) any { return docs[i] })
 }
 
@@ -151,6 +158,7 @@ func detect(args []string) error {
 func score(args []string) error {
 	fs := flag.NewFlagSet("score", flag.ExitOnError)
 	in := fs.String("in", "", "corpus JSONL {id, lang, text}")
+	check := fs.Float64("check", -1, "fail unless the last column is at most this many points below the first, macro and for each focus language")
 	fs.Parse(args)
 	if *in == "" || fs.NArg() == 0 {
 		return fmt.Errorf("score: -in CORPUS and NAME=PRED.jsonl... are required")
@@ -220,6 +228,23 @@ func score(args []string) error {
 	for _, l := range diff {
 		row("  "+l, func(s langideval.Score) float64 { return s.PerLang[l] })
 	}
+	if *check < 0 || len(cols) < 2 {
+		return nil
+	}
+	ref, ours := cols[0].score, cols[len(cols)-1].score
+	var fails []string
+	if ours.Macro < ref.Macro-*check {
+		fails = append(fails, fmt.Sprintf("macro %.2f < %.2f", ours.Macro, ref.Macro-*check))
+	}
+	for _, l := range langideval.Focus {
+		if ours.PerLang[l] < ref.PerLang[l]-*check {
+			fails = append(fails, fmt.Sprintf("%s %.2f < %.2f", l, ours.PerLang[l], ref.PerLang[l]-*check))
+		}
+	}
+	if len(fails) > 0 {
+		return fmt.Errorf("%s: %s more than %.1f points below %s: %s", *in, cols[len(cols)-1].name, *check, cols[0].name, strings.Join(fails, "; "))
+	}
+	fmt.Printf("PASS %s: %s within %.1f points of %s (macro and %s)\n", *in, cols[len(cols)-1].name, *check, cols[0].name, strings.Join(langideval.Focus, " "))
 	return nil
 }
 
