@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -403,6 +404,7 @@ func learnMerges(ctx context.Context, counts map[string]int64, n int, minFreq in
 		lastTouched[i] = -1
 	}
 	changed := map[uint64]bool{}
+	var oldPairs, newPairs []uint64
 	for len(tokStr) < 256+n && h.Len() > 0 {
 		if len(merges)%256 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -438,8 +440,12 @@ func learnMerges(ctx context.Context, counts map[string]int64, n int, minFreq in
 			if !hasPair(w.syms, a, b) {
 				continue // stale entry: an earlier merge changed the word
 			}
+			// Only the pairs around the merge sites change: compare the
+			// word's pairs before and after as sorted lists and touch the
+			// counts of those that differ.
+			oldPairs = oldPairs[:0]
 			for i := 0; i+1 < len(w.syms); i++ {
-				pairCount[trainKey(w.syms[i], w.syms[i+1])] -= w.count
+				oldPairs = append(oldPairs, trainKey(w.syms[i], w.syms[i+1]))
 			}
 			out := w.syms[:0]
 			for i := 0; i < len(w.syms); i++ {
@@ -451,14 +457,29 @@ func learnMerges(ctx context.Context, counts map[string]int64, n int, minFreq in
 				}
 			}
 			w.syms = out
+			newPairs = newPairs[:0]
 			for i := 0; i+1 < len(out); i++ {
-				k := trainKey(out[i], out[i+1])
-				pairCount[k] += w.count
-				if out[i] == id || out[i+1] == id {
+				newPairs = append(newPairs, trainKey(out[i], out[i+1]))
+			}
+			slices.Sort(oldPairs)
+			slices.Sort(newPairs)
+			i, j := 0, 0
+			for i < len(oldPairs) || j < len(newPairs) {
+				switch {
+				case j == len(newPairs) || i < len(oldPairs) && oldPairs[i] < newPairs[j]:
+					pairCount[oldPairs[i]] -= w.count
+					i++
+				case i == len(oldPairs) || newPairs[j] < oldPairs[i]:
+					k := newPairs[j]
+					pairCount[k] += w.count
 					changed[k] = true
 					if l := where[k]; len(l) == 0 || l[len(l)-1] != wi {
 						where[k] = append(l, wi)
 					}
+					j++
+				default: // in both
+					i++
+					j++
 				}
 			}
 		}
