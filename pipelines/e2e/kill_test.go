@@ -29,6 +29,8 @@ stages:
   - tokenize.encode: {tokenizer: gpt2}
 sinks:
   - tokens: {path: out/tokens, tokenizer: gpt2, val_fraction: 0.05, shard_tokens: 200000}
+  - jsonl: {path: out/docs, compression: gzip}
+  - parquet: {path: out/parquet}
 `
 
 // buildCurate builds the curate binary once for the package's tests.
