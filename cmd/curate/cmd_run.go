@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -91,6 +92,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	opts.StateDir, opts.Resume, opts.ForceRestart = *state, *resume, *force
+	if opts.Memory > 0 {
+		// The budget covers what components reserve; a soft limit for the
+		// Go heap makes the collector keep the rest near it too.
+		debug.SetMemoryLimit(opts.Memory + 256<<20)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	opts.Stop = gracefulStop(cancel, stderr)
