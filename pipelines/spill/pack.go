@@ -3,6 +3,7 @@ package spill
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -62,56 +63,74 @@ func narrowList(alloc memory.Allocator, a *array.List) arrow.Array {
 	}
 	start, _ := a.ValueOffsets(0)
 	_, end := a.ValueOffsets(a.Len() - 1)
-	all := vals.Int32Values()[start:end]
-	for _, v := range all {
+	src := vals.Int32Values()[start:end]
+	for _, v := range src {
 		if uint32(v) > 0xFFFF {
 			return nil
 		}
 	}
+	buf := memory.NewResizableBuffer(alloc)
+	defer buf.Release()
+	buf.Resize(len(src) * 2)
+	dst := arrow.Uint16Traits.CastFromBytes(buf.Bytes())
+	for i, v := range src {
+		dst[i] = uint16(v)
+	}
 	elem := a.DataType().(*arrow.ListType).ElemField()
 	elem.Type = arrow.PrimitiveTypes.Uint16
-	b := array.NewListBuilderWithField(alloc, elem)
-	defer b.Release()
-	vb := b.ValueBuilder().(*array.Uint16Builder)
-	b.Reserve(a.Len())
-	vb.Reserve(len(all))
-	for i := 0; i < a.Len(); i++ {
-		if a.IsNull(i) {
-			b.AppendNull()
-			continue
-		}
-		s, e := a.ValueOffsets(i)
-		b.Append(true)
-		for _, v := range vals.Int32Values()[s:e] {
-			vb.UnsafeAppend(uint16(v))
-		}
-	}
-	return b.NewArray()
+	return relist(alloc, a, arrow.ListOfField(elem), arrow.PrimitiveTypes.Uint16, buf, len(src))
 }
 
 // widenList turns a list<uint16> written by narrowList back into a list
 // of want (list<int32>).
 func widenList(alloc memory.Allocator, a *array.List, want arrow.DataType) arrow.Array {
-	vals := a.ListValues().(*array.Uint16).Values()
-	b := array.NewListBuilderWithField(alloc, want.(*arrow.ListType).ElemField())
-	defer b.Release()
-	vb := b.ValueBuilder().(*array.Int32Builder)
-	b.Reserve(a.Len())
+	var src []uint16
 	if a.Len() > 0 {
-		s, _ := a.ValueOffsets(0)
-		_, e := a.ValueOffsets(a.Len() - 1)
-		vb.Reserve(int(e - s))
+		start, _ := a.ValueOffsets(0)
+		_, end := a.ValueOffsets(a.Len() - 1)
+		src = a.ListValues().(*array.Uint16).Uint16Values()[start:end]
 	}
-	for i := 0; i < a.Len(); i++ {
-		if a.IsNull(i) {
-			b.AppendNull()
-			continue
-		}
-		s, e := a.ValueOffsets(i)
-		b.Append(true)
-		for _, v := range vals[s:e] {
-			vb.UnsafeAppend(int32(v))
+	buf := memory.NewResizableBuffer(alloc)
+	defer buf.Release()
+	buf.Resize(len(src) * 4)
+	dst := arrow.Int32Traits.CastFromBytes(buf.Bytes())
+	for i, v := range src {
+		dst[i] = int32(v)
+	}
+	return relist(alloc, a, want, arrow.PrimitiveTypes.Int32, buf, len(src))
+}
+
+// relist builds a list array of type lt with a's validity and lengths over
+// the n values in vals (of type elem).
+func relist(alloc memory.Allocator, a *array.List, lt, elem arrow.DataType, vals *memory.Buffer, n int) arrow.Array {
+	rows := a.Len()
+	offs := memory.NewResizableBuffer(alloc)
+	defer offs.Release()
+	offs.Resize((rows + 1) * 4)
+	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
+	var base int64
+	if rows > 0 {
+		base, _ = a.ValueOffsets(0)
+	}
+	for i := 0; i < rows; i++ {
+		s, _ := a.ValueOffsets(i)
+		o[i] = int32(s - base)
+	}
+	o[rows] = int32(n)
+	var valid *memory.Buffer
+	nulls := a.NullN()
+	if nulls > 0 {
+		valid = memory.NewResizableBuffer(alloc)
+		defer valid.Release()
+		valid.Resize(int(bitutil.BytesForBits(int64(rows))))
+		bits := valid.Bytes()
+		for i := 0; i < rows; i++ {
+			bitutil.SetBitTo(bits, i, a.IsValid(i))
 		}
 	}
-	return b.NewArray()
+	child := array.NewData(elem, n, []*memory.Buffer{nil, vals}, nil, 0, 0)
+	defer child.Release()
+	data := array.NewData(lt, rows, []*memory.Buffer{valid, offs}, []arrow.ArrayData{child}, nulls, 0)
+	defer data.Release()
+	return array.NewListData(data)
 }
