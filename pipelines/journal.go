@@ -51,6 +51,8 @@ type Journal struct {
 	// Stages and Sinks name each component's snapshot file by index.
 	Stages map[int]string `json:"stages"`
 	Sinks  map[int]string `json:"sinks"`
+	// Logs name the segments of what each snapshot-less barrier absorbed.
+	Logs map[int][]string `json:"barrier_logs,omitempty"`
 	// Counts restore the report's counters.
 	DocumentsOut int64                  `json:"documents_out"`
 	StageCounts  map[int]journalCounts  `json:"stage_counts"`
@@ -132,10 +134,23 @@ func ParseJournal(b []byte) (*Journal, error) {
 	if j.Checkpoint < 1 || j.Documents < 0 || j.Bytes < 0 || len(j.Pipeline) != 64 {
 		return nil, fmt.Errorf("corrupt run journal: checkpoint %d, documents %d, bytes %d", j.Checkpoint, j.Documents, j.Bytes)
 	}
-	for _, names := range []map[int]string{j.Stages, j.Sinks} {
-		for i, n := range names {
-			if i < 0 || n == "" || strings.ContainsAny(n, "/\\") || strings.HasPrefix(n, ".") {
-				return nil, fmt.Errorf("corrupt run journal: bad snapshot name %q", n)
+	names := func(i int, n string) error {
+		if i < 0 || n == "" || strings.ContainsAny(n, "/\\") || strings.HasPrefix(n, ".") {
+			return fmt.Errorf("corrupt run journal: bad snapshot name %q", n)
+		}
+		return nil
+	}
+	for _, m := range []map[int]string{j.Stages, j.Sinks} {
+		for i, n := range m {
+			if err := names(i, n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i, segs := range j.Logs {
+		for _, n := range segs {
+			if err := names(i, n); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -188,6 +203,15 @@ func textBytes(rec arrow.Record) int64 {
 	}
 	offs := s.ValueOffsets()
 	return int64(offs[len(offs)-1] - offs[0])
+}
+
+func sortedLogKeys(m map[int][]string) []int {
+	var ks []int
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Ints(ks)
+	return ks
 }
 
 func sortedKeys(m map[int]string) []int {

@@ -26,17 +26,38 @@ stages:
 sinks: [{testsink: {name: NAME}}]
 `
 
+// resumeYAML with a barrier (test.reverse keeps no snapshot: the runner
+// logs what it absorbs) between the streaming stages.
+const resumeBarrierYAML = `
+sources:
+  - testgen: {n: 3000, prefix: a}
+  - testgen: {n: 500, prefix: b}
+stages:
+  - test.dropmod: {mod: 7}
+  - test.reverse: {}
+  - test.upper: {}
+sinks: [{testsink: {name: NAME}}]
+`
+
+var pipelineYAML = resumeYAML
+
 func loadIn(t *testing.T, dir, name string) *pipelines.Pipeline {
 	t.Helper()
 	file := filepath.Join(dir, "p.yaml")
-	os.WriteFile(file, []byte(strings.ReplaceAll(resumeYAML, "NAME", name)), 0o644)
+	os.WriteFile(file, []byte(strings.ReplaceAll(pipelineYAML, "NAME", name)), 0o644)
 	p, err := pipelines.LoadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Every run of this test writes the same pipeline bytes, whatever the sink name.
-	p.Source = []byte(resumeYAML)
+	p.Source = []byte(pipelineYAML)
 	return p
+}
+
+func TestStopAndResumeThroughABarrier(t *testing.T) {
+	pipelineYAML = resumeBarrierYAML
+	defer func() { pipelineYAML = resumeYAML }()
+	TestStopAndResumeEqualsUninterrupted(t)
 }
 
 // TestStopAndResumeEqualsUninterrupted stops a run gracefully at several
@@ -53,7 +74,7 @@ func TestStopAndResumeEqualsUninterrupted(t *testing.T) {
 	}
 	want := sinkRows(t, "clean")
 
-	for _, stopAfter := range []int{1, 4, 9} {
+	for _, stopAfter := range []int{1, 3, 5} {
 		t.Run(fmt.Sprint("stop-after-", stopAfter), func(t *testing.T) {
 			state := filepath.Join(dir, fmt.Sprint("state-", stopAfter))
 			name := fmt.Sprint("resumed-", stopAfter)
@@ -68,7 +89,10 @@ func TestStopAndResumeEqualsUninterrupted(t *testing.T) {
 				o := opts(stop, resume, state)
 				o.OnCheckpoint = func(ctx context.Context, cp pipelines.Checkpoint) error {
 					seen++
-					if seen == stopAfter {
+					// A run resumed after its last input checkpoint has only
+					// the final one left: stopping there every time would
+					// never let it finish.
+					if seen == stopAfter && !cp.Final {
 						close(stop)
 					}
 					return nil

@@ -74,15 +74,18 @@ type Checkpoint struct {
 	Final     bool  // the barrier after the last input document
 	Stop      bool  // a graceful stop: the run ends after this barrier
 
-	snaps       map[int]string // stage index -> snapshot file
-	unresumable string         // why no journal can be written for it
+	snaps       map[int]string   // stage index -> snapshot file
+	logs        map[int][]string // barrier index -> its log segments
+	counts      map[int]journalCounts
+	unresumable string // why no journal can be written for it
 }
 
 // item is what flows through the pipeline's channels: a batch, or a
 // checkpoint barrier that travels in order with the data.
 type item struct {
-	rec arrow.Record
-	cp  *Checkpoint
+	rec   arrow.Record
+	cp    *Checkpoint
+	tally *tally // the counts of the stage that just made rec
 }
 
 // Run runs a pipeline to completion. It returns the report even when the run
@@ -138,13 +141,16 @@ type run struct {
 	docsIn  atomic.Int64
 	docsOut atomic.Int64
 
-	journal  *journaler // nil when journaling is off
-	skipDocs int64      // input documents a resumed run skips
-	stopped  atomic.Bool
+	journal     *journaler // nil when journaling is off
+	drains      sync.WaitGroup
+	skipDocs    int64 // input documents a resumed run skips
+	stopped     atomic.Bool
+	sourcesDone atomic.Bool
 }
 
 type stageRun struct {
 	idx          int
+	log          *barrierLog // a barrier without its own snapshots, when journaling
 	c            Component
 	stage        Stage
 	seq          Sequencer
@@ -235,6 +241,11 @@ func (r *run) openJournal(ctx context.Context) error {
 		dir = (&Env{Dir: r.p.Dir}).Path(dir)
 	}
 	r.journal = &journaler{dir: dir, pipeline: pipelineHash(r.p), inputs: inputsHash(r.sources)}
+	for _, sr := range r.stages {
+		if _, ok := sr.barrier.(Checkpointer); sr.barrier != nil && !ok {
+			sr.log = &barrierLog{dir: dir, idx: sr.idx}
+		}
+	}
 	if !r.opts.Resume {
 		return r.journal.clear(ctx)
 	}
@@ -281,6 +292,20 @@ func (r *run) openJournal(ctx context.Context) error {
 		}
 		if err := restoreSnapshot(ctx, storage.Join(dir, j.Sinks[i]), c); err != nil {
 			return fmt.Errorf("resume: %s: %w", where(r.sinks[i].c), err)
+		}
+	}
+	for _, i := range sortedLogKeys(j.Logs) {
+		if i >= len(r.stages) || r.stages[i].log == nil {
+			return fmt.Errorf("resume: journal has a log for stage %d, which keeps none", i)
+		}
+		sr := r.stages[i]
+		sr.log.segs = append([]string(nil), j.Logs[i]...)
+		sr.log.seq = len(j.Logs[i])
+		err := replayBarrierLog(ctx, dir, j.Logs[i], r.opts.Alloc, func(rec arrow.Record) error {
+			return sr.barrier.Absorb(ctx, rec) // borrowed: the log reader releases it
+		})
+		if err != nil {
+			return fmt.Errorf("resume: %s: %w", where(sr.c), err)
 		}
 	}
 	for i, sc := range j.StageCounts {
@@ -357,7 +382,7 @@ func (r *run) checkpoint(ctx context.Context, cp *Checkpoint) error {
 	}
 	if r.journal != nil && cp.unresumable == "" {
 		j := &Journal{Version: 1, Pipeline: r.journal.pipeline, Inputs: r.journal.inputs, Checkpoint: cp.ID,
-			Documents: cp.Documents, Bytes: cp.Bytes, Final: cp.Final, Stages: cp.snaps, Sinks: map[int]string{},
+			Documents: cp.Documents, Bytes: cp.Bytes, Final: cp.Final, Stages: cp.snaps, Sinks: map[int]string{}, Logs: cp.logs,
 			DocumentsOut: r.docsOut.Load(), StageCounts: map[int]journalCounts{}, SinkCounts: map[int]int64{}}
 		ok := true
 		for i, s := range r.sinks {
@@ -375,27 +400,25 @@ func (r *run) checkpoint(ctx context.Context, cp *Checkpoint) error {
 			j.SinkCounts[i] = s.docs.Load()
 		}
 		if ok {
-			for i, s := range r.stages {
-				s.mu.Lock()
-				jc := journalCounts{In: s.in.Load(), Out: s.out.Load(), Dropped: map[string]int64{}, Stats: map[string]int64{}}
-				for k, v := range s.dropped {
-					jc.Dropped[k] = v
-				}
-				for k, v := range s.stats {
-					jc.Stats[k] = v
-				}
-				s.mu.Unlock()
-				j.StageCounts[i] = jc
-			}
+			j.StageCounts = cp.counts
 			b, _ := json.MarshalIndent(j, "", "  ")
 			if err := storage.WriteFile(ctx, storage.Join(r.journal.dir, JournalFile), b); err != nil {
 				return fmt.Errorf("writing the run journal: %w", err)
 			}
-			// The previous checkpoint's snapshots are no longer named.
+			// The previous checkpoint's snapshots are no longer named (a
+			// resumed run may reuse a name: keep what the new journal names).
 			if prev := r.journal.last; prev != nil {
+				named := map[string]bool{}
+				for _, names := range []map[int]string{j.Stages, j.Sinks} {
+					for _, n := range names {
+						named[n] = true
+					}
+				}
 				for _, names := range []map[int]string{prev.Stages, prev.Sinks} {
 					for _, n := range names {
-						storage.Remove(ctx, storage.Join(r.journal.dir, n))
+						if !named[n] {
+							storage.Remove(ctx, storage.Join(r.journal.dir, n))
+						}
 					}
 				}
 			}
@@ -429,7 +452,28 @@ func (r *run) closeAll() {
 // chanDepth bounds every channel: a few batches in flight per hop.
 const chanDepth = 2
 
-func (r *run) execute(ctx context.Context) (err error) {
+func (r *run) execute(parent context.Context) (err error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	if r.opts.Stop != nil {
+		// A stop after the input is all read (barrier stages emitting, sinks
+		// closing) cannot wait for another checkpoint: the run is cancelled
+		// and resumes from the last one saved.
+		go func() {
+			select {
+			case <-r.opts.Stop:
+				if r.sourcesDone.Load() {
+					cancel(ErrStopped)
+				}
+			case <-ctx.Done():
+			}
+		}()
+	}
+	defer func() {
+		if err != nil && errors.Is(context.Cause(ctx), ErrStopped) && parent.Err() == nil {
+			err = ErrStopped
+		}
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	ch := make(chan item, chanDepth)
 	g.Go(func() error { return r.readSources(gctx, ch) })
@@ -449,6 +493,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 
 	stopProgress := r.progress(gctx)
 	err = g.Wait()
+	r.drains.Wait()
 	stopProgress()
 	// Drain anything left in flight so every record is released.
 	if err != nil {
@@ -491,13 +536,18 @@ func send(ctx context.Context, ch chan<- item, it item) error {
 	}
 }
 
-// drain releases whatever is left in a channel after a failure upstream.
-func drain(ch <-chan item) {
-	for it := range ch {
-		if it.rec != nil {
-			it.rec.Release()
+// drain releases, in the background, whatever is left in a channel after a
+// failure; execute waits for every drain before it returns.
+func (r *run) drain(ch <-chan item) {
+	r.drains.Add(1)
+	go func() {
+		defer r.drains.Done()
+		for it := range ch {
+			if it.rec != nil {
+				it.rec.Release()
+			}
 		}
-	}
+	}()
 }
 
 // panicError is a panic inside a component, turned into an error.
@@ -545,6 +595,8 @@ func (r *run) readSources(ctx context.Context, out chan<- item) (err error) {
 	barrier := func(cp *Checkpoint) error {
 		cp.Documents, cp.Bytes = r.docsIn.Load(), pos
 		cp.snaps = map[int]string{}
+		cp.logs = map[int][]string{}
+		cp.counts = map[int]journalCounts{}
 		return send(ctx, out, item{cp: cp})
 	}
 	for i, src := range r.sources {
@@ -629,6 +681,7 @@ func (r *run) readSources(ctx context.Context, out chan<- item) (err error) {
 	// A last barrier after the final document: barrier stages snapshot all
 	// they absorbed, so a run killed while they emit resumes from there.
 	cpID++
+	r.sourcesDone.Store(true)
 	return barrier(&Checkpoint{ID: cpID, Final: true})
 }
 
@@ -643,7 +696,7 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 	defer close(out)
 	defer func() {
 		if err != nil {
-			go drain(in)
+			r.drain(in)
 		}
 	}()
 	type slot struct {
@@ -729,6 +782,7 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 				continue
 			}
 			if sl.it.cp != nil {
+				sl.it.cp.counts[s.idx] = s.counts()
 				if err := r.snapshotStage(gctx, s.idx, s, s.stage, sl.it.cp); err != nil {
 					return err
 				}
@@ -758,6 +812,8 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 					return fmt.Errorf("%s: %w", where(s.c), err)
 				}
 			}
+			s.add(sl.it.tally)
+			sl.it.tally = nil
 			if sl.it.rec == nil { // every row dropped
 				continue
 			}
@@ -828,6 +884,8 @@ func (r *run) isolate(ctx context.Context, s *stageRun, rec arrow.Record, out ch
 			}
 			return fmt.Errorf("%s: %w", where(s.c), err)
 		}
+		s.add(it.tally)
+		it.tally = nil
 		if it.rec == nil {
 			continue
 		}
@@ -848,36 +906,78 @@ func (r *run) finish(ctx context.Context, s *stageRun, rec arrow.Record, res *Re
 	}
 	rec.Release()
 	it.rec = outRec
-	s.in.Add(n)
+	t := &tally{in: n, dropped: dropped}
 	if outRec != nil {
-		s.out.Add(outRec.NumRows())
+		t.out = outRec.NumRows()
 	}
-	if len(dropped) > 0 || (res != nil && len(res.Stats) > 0) {
+	if res != nil {
+		t.stats = res.Stats
+	}
+	it.tally = t
+	return nil
+}
+
+// tally is one batch's counts for a stage's report. Workers make them; the
+// collector adds them in input order, so the counts a checkpoint saves are
+// exactly those of the batches before it.
+type tally struct {
+	in, out        int64
+	dropped, stats map[string]int64
+}
+
+// counts copies the stage's counts (as a checkpoint passes it).
+func (s *stageRun) counts() journalCounts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	jc := journalCounts{In: s.in.Load(), Out: s.out.Load(), Dropped: map[string]int64{}, Stats: map[string]int64{}}
+	for k, v := range s.dropped {
+		jc.Dropped[k] = v
+	}
+	for k, v := range s.stats {
+		jc.Stats[k] = v
+	}
+	return jc
+}
+
+func (s *stageRun) add(t *tally) {
+	if t == nil {
+		return
+	}
+	s.in.Add(t.in)
+	s.out.Add(t.out)
+	if len(t.dropped) > 0 || len(t.stats) > 0 {
 		s.mu.Lock()
-		for k, v := range dropped {
+		for k, v := range t.dropped {
 			s.dropped[k] += v
 		}
-		if res != nil {
-			for k, v := range res.Stats {
-				s.stats[k] += v
-			}
+		for k, v := range t.stats {
+			s.stats[k] += v
 		}
 		s.mu.Unlock()
 	}
-	return nil
 }
 
 func (r *run) runBarrier(ctx context.Context, s *stageRun, in <-chan item, out chan<- item) (err error) {
 	defer close(out)
 	defer func() {
 		if err != nil {
-			go drain(in)
+			r.drain(in)
 		}
 	}()
 	defer panicErr(where(s.c), &err)
+	if s.log != nil {
+		defer s.log.abort()
+	}
 	for it := range in {
 		if it.cp != nil {
-			if err := r.snapshotStage(ctx, s.idx, s, s.barrier, it.cp); err != nil {
+			it.cp.counts[s.idx] = s.counts()
+			if s.log != nil {
+				segs, err := s.log.commit()
+				if err != nil {
+					return fmt.Errorf("%s: checkpoint log: %w", where(s.c), err)
+				}
+				it.cp.logs[s.idx] = segs
+			} else if err := r.snapshotStage(ctx, s.idx, s, s.barrier, it.cp); err != nil {
 				return err
 			}
 			if err := send(ctx, out, it); err != nil {
@@ -887,6 +987,12 @@ func (r *run) runBarrier(ctx context.Context, s *stageRun, in <-chan item, out c
 		}
 		t0 := time.Now()
 		s.in.Add(it.rec.NumRows())
+		if s.log != nil {
+			if err := s.log.append(ctx, it.rec); err != nil {
+				it.rec.Release()
+				return fmt.Errorf("%s: checkpoint log: %w", where(s.c), err)
+			}
+		}
 		err := s.barrier.Absorb(ctx, it.rec)
 		it.rec.Release()
 		s.busy.Add(int64(time.Since(t0)))
@@ -929,7 +1035,7 @@ func (r *run) runBarrier(ctx context.Context, s *stageRun, in <-chan item, out c
 func (r *run) writeSinks(ctx context.Context, in <-chan item) (err error) {
 	defer func() {
 		if err != nil {
-			go drain(in)
+			r.drain(in)
 		}
 	}()
 	for it := range in {
