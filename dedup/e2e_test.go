@@ -173,7 +173,9 @@ func TestPipelineYAMLResume(t *testing.T) {
 			opts := pipelines.Options{Workers: 2, BatchRows: 40, CheckpointBytes: 100 << 10, StateDir: state,
 				Resume: resume, Stop: stop, TempDir: t.TempDir(),
 				OnCheckpoint: func(ctx context.Context, cp pipelines.Checkpoint) error {
-					if seen++; seen == stopAfter {
+					// stop well before the end: a stop racing the end of the
+					// run is the runner's business, not this test's
+					if seen++; seen == stopAfter && cp.Documents < int64(len(texts))-200 {
 						close(stop)
 					}
 					return nil
