@@ -152,9 +152,10 @@ func Preload(high bool) {
 //  2. a text of up to pieceChars characters is scored by lingua as it is;
 //     a longer one that needs no sampling is cut into pieces of about
 //     pieceChars, each scored against every language of its script;
-//  3. a sampled text: two probes of probeChars from the middle windows are
-//     scored against every language of their script; their best few are the
-//     candidates, and each window is scored against the candidates only.
+//  3. a sampled text (or one of more than maxPiecesAll pieces): two probes
+//     of probeChars from the middle windows are scored against every
+//     language of their script; their best few are the candidates, and each
+//     window is scored against the candidates only.
 //
 // Pieces and windows are combined by summing their log confidences: lingua
 // scores a text by the sum of its n-grams' log probabilities, and a piece's
@@ -183,7 +184,12 @@ func (d Detector) Detect(text string) Detection {
 		if n <= pieceChars+pieceChars/4 {
 			return best(d.confidences(sample, false, nil))
 		}
-		return d.combine(pieces(sample, (n+pieceChars-1)/pieceChars), nil, candidateSet{})
+		windows = pieces(sample, (n+pieceChars-1)/pieceChars)
+		if len(windows) <= maxPiecesAll {
+			return d.combine(windows, nil, candidateSet{})
+		}
+		// A long text classified whole (sampling off): its pieces go to
+		// the candidates like a sample's windows.
 	}
 	var cands candidateSet
 	for _, probe := range probes(windows) {
@@ -197,6 +203,10 @@ func (d Detector) Detect(text string) Detection {
 // hundred, its sums underflow a float64 and it computes exponentials with
 // arbitrary precision, for every language.
 const pieceChars = 256
+
+// maxPiecesAll is how many pieces are scored against every language; past
+// that, candidates are cheaper.
+const maxPiecesAll = 4
 
 // combine scores each window against subset's languages (every language of
 // the window's script when subset is nil) and returns the language with the
