@@ -83,9 +83,10 @@ type Checkpoint struct {
 // item is what flows through the pipeline's channels: a batch, or a
 // checkpoint barrier that travels in order with the data.
 type item struct {
-	rec   arrow.Record
-	cp    *Checkpoint
-	tally *tally // the counts of the stage that just made rec
+	rec     arrow.Record
+	cp      *Checkpoint
+	tally   *tally  // the counts of the stage that just made rec (or dropped it)
+	pending *Result // a sequenced Result still to be applied to rec
 }
 
 // Run runs a pipeline to completion. It returns the report even when the run
@@ -529,9 +530,7 @@ func send(ctx context.Context, ch chan<- item, it item) error {
 	case ch <- it:
 		return nil
 	case <-ctx.Done():
-		if it.rec != nil {
-			it.rec.Release()
-		}
+		it.release()
 		return ctx.Err()
 	}
 }
@@ -543,11 +542,28 @@ func (r *run) drain(ch <-chan item) {
 	go func() {
 		defer r.drains.Done()
 		for it := range ch {
-			if it.rec != nil {
-				it.rec.Release()
-			}
+			it.release()
 		}
 	}()
+}
+
+// release frees what an item holds: its record and an unapplied Result.
+func (it *item) release() {
+	if it.rec != nil {
+		it.rec.Release()
+		it.rec = nil
+	}
+	if res := it.pending; res != nil {
+		if res.Text != nil {
+			res.Text.Release()
+		}
+		for _, c := range res.Columns {
+			if c.Array != nil {
+				c.Array.Release()
+			}
+		}
+		it.pending = nil
+	}
 }
 
 // panicError is a panic inside a component, turned into an error.
@@ -692,7 +708,22 @@ var errLimit = errors.New("limit reached")
 // runStage runs a streaming stage on opts.Workers goroutines and emits
 // results in input order: each batch gets a slot in an ordered queue, the
 // workers fill slots in any order, and the collector empties them in order.
-func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out chan<- item) (err error) {
+func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, final chan<- item) (err error) {
+	if s.seq != nil {
+		// Sequence is serial; building the output (Apply: filtering rows,
+		// adding columns) is not, so it runs on a second ordered pool.
+		mid := make(chan item, r.opts.Workers*2)
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return r.processOrdered(gctx, s, in, mid) })
+		g.Go(func() error { return r.applyOrdered(gctx, s, mid, final) })
+		return g.Wait()
+	}
+	return r.processOrdered(ctx, s, in, final)
+}
+
+// processOrdered runs Process (and, for a sequencer, Sequence in input
+// order) on the stage's workers and emits the results in input order.
+func (r *run) processOrdered(ctx context.Context, s *stageRun, in <-chan item, out chan<- item) (err error) {
 	defer close(out)
 	defer func() {
 		if err != nil {
@@ -764,10 +795,11 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 			case <-gctx.Done():
 				<-sl.done
 			}
+			emit := func(it item) error { return send(gctx, out, it) }
 			var pe *panicError
 			if sl.err != nil && errors.As(sl.err, &pe) && sl.it.rec != nil && gctx.Err() == nil {
 				// A panic on a batch: find the record(s) it came from.
-				if err := r.isolate(gctx, s, sl.it.rec, out); err != nil {
+				if err := r.isolate(gctx, s, sl.it.rec, emit); err != nil {
 					return err
 				}
 				continue
@@ -782,7 +814,9 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 				continue
 			}
 			if sl.it.cp != nil {
-				sl.it.cp.counts[s.idx] = s.counts()
+				if s.seq == nil { // a sequencer's counts are taken after its apply pool
+					sl.it.cp.counts[s.idx] = s.counts()
+				}
 				if err := r.snapshotStage(gctx, s.idx, s, s.stage, sl.it.cp); err != nil {
 					return err
 				}
@@ -796,13 +830,10 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 					defer panicErr(where(s.c), &err)
 					t0 := time.Now()
 					defer func() { s.busy.Add(int64(time.Since(t0))) }()
-					if err := s.seq.Sequence(gctx, sl.it.rec, sl.res); err != nil {
-						return err
-					}
-					return r.finish(gctx, s, sl.it.rec, sl.res, &sl.it)
+					return s.seq.Sequence(gctx, sl.it.rec, sl.res)
 				}()
 				if err != nil && errors.As(err, &pe) && sl.it.rec != nil {
-					if err := r.isolate(gctx, s, sl.it.rec, out); err != nil {
+					if err := r.isolate(gctx, s, sl.it.rec, emit); err != nil {
 						return err
 					}
 					continue
@@ -811,6 +842,14 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 					sl.it.rec.Release()
 					return fmt.Errorf("%s: %w", where(s.c), err)
 				}
+				sl.it.pending = sl.res
+				if sl.it.pending == nil {
+					sl.it.pending = &Result{}
+				}
+				if err := send(gctx, out, sl.it); err != nil {
+					return err
+				}
+				continue
 			}
 			s.add(sl.it.tally)
 			sl.it.tally = nil
@@ -837,7 +876,7 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, out cha
 // the records it panics on go to the rejects file with the panic message
 // (the run fails only past --max-rejects), the others go on in order. It
 // consumes rec.
-func (r *run) isolate(ctx context.Context, s *stageRun, rec arrow.Record, out chan<- item) error {
+func (r *run) isolate(ctx context.Context, s *stageRun, rec arrow.Record, emit func(item) error) error {
 	defer rec.Release()
 	ids, _ := StringCol(rec, ColID)
 	srcs, _ := StringCol(rec, ColSource)
@@ -869,31 +908,130 @@ func (r *run) isolate(ctx context.Context, s *stageRun, rec arrow.Record, out ch
 			if srcs != nil {
 				rej.Path = srcs.Value(int(row))
 			}
-			s.in.Add(1)
-			s.mu.Lock()
-			s.dropped["panic"]++
-			s.mu.Unlock()
 			if err := r.rejects.Add(rej); err != nil {
 				return fmt.Errorf("%s: %w", where(s.c), err)
 			}
-			continue
-		}
-		if err != nil {
+			// The row is counted in order with the others.
+			it = item{tally: &tally{in: 1, dropped: map[string]int64{"panic": 1}}}
+		} else if err != nil {
 			if it.rec != nil {
 				it.rec.Release()
 			}
 			return fmt.Errorf("%s: %w", where(s.c), err)
 		}
-		s.add(it.tally)
-		it.tally = nil
-		if it.rec == nil {
-			continue
+		if s.seq == nil { // a sequencer's tallies are added by its apply pool
+			s.add(it.tally)
+			it.tally = nil
+			if it.rec == nil {
+				continue
+			}
 		}
-		if err := send(ctx, out, it); err != nil {
+		if err := emit(it); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// applyOrdered builds the output of a sequencer stage's batches on the
+// stage's workers (Apply) and emits it in input order, adding each batch's
+// counts in order so a checkpoint's counts are exactly those before it.
+func (r *run) applyOrdered(ctx context.Context, s *stageRun, in <-chan item, out chan<- item) (err error) {
+	defer close(out)
+	defer func() {
+		if err != nil {
+			r.drain(in)
+		}
+	}()
+	type slot struct {
+		it   item
+		err  error
+		done chan struct{}
+	}
+	workers := r.opts.Workers
+	jobs := make(chan *slot, workers)
+	order := make(chan *slot, workers*2)
+	g, gctx := errgroup.WithContext(ctx)
+	for w := 0; w < workers; w++ {
+		g.Go(func() error {
+			for sl := range jobs {
+				func() {
+					defer panicErr(where(s.c), &sl.err)
+					t0 := time.Now()
+					res := sl.it.pending
+					sl.it.pending = nil
+					sl.err = r.finish(gctx, s, sl.it.rec, res, &sl.it)
+					s.busy.Add(int64(time.Since(t0)))
+				}()
+				close(sl.done)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(order)
+		defer close(jobs)
+		for it := range in {
+			sl := &slot{it: it, done: make(chan struct{})}
+			if it.pending == nil {
+				close(sl.done) // a checkpoint, or a row isolate already built
+			}
+			select {
+			case order <- sl:
+			case <-gctx.Done():
+				it.release()
+				return gctx.Err()
+			}
+			if it.pending != nil {
+				select {
+				case jobs <- sl:
+				case <-gctx.Done():
+					sl.err = gctx.Err()
+					close(sl.done)
+					return gctx.Err()
+				}
+			}
+		}
+		return nil
+	})
+	g.Go(func() error {
+		for sl := range order {
+			select {
+			case <-sl.done:
+			case <-gctx.Done():
+				<-sl.done
+			}
+			if gctx.Err() != nil || sl.err != nil {
+				sl.it.release()
+				if sl.err != nil {
+					return fmt.Errorf("%s: %w", where(s.c), sl.err)
+				}
+				continue
+			}
+			if sl.it.cp != nil {
+				sl.it.cp.counts[s.idx] = s.counts()
+				if err := send(gctx, out, sl.it); err != nil {
+					return err
+				}
+				continue
+			}
+			s.add(sl.it.tally)
+			sl.it.tally = nil
+			if sl.it.rec == nil {
+				continue
+			}
+			if err := send(gctx, out, sl.it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	err = g.Wait()
+	for sl := range order {
+		<-sl.done
+		sl.it.release()
+	}
+	return err
 }
 
 // finish applies a Result: it replaces it.rec (releasing the input) with
