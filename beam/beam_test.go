@@ -1,0 +1,218 @@
+package curatebeam_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	curatebeam "github.com/curatehq/curate/beam"
+	"github.com/curatehq/curate/pipelines"
+	_ "github.com/curatehq/curate/pipelines/all"
+	"github.com/curatehq/curate/pipelines/pipelinetest"
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	beam.Init()
+	os.Exit(m.Run())
+}
+
+// corpus writes JSONL files with exact duplicates (also after
+// normalization), near-duplicates, PII, and documents the Gopher rules drop.
+func corpus(t testing.TB, dir string, files, perFile int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, 11))
+	vocab := strings.Fields("the of and to in a is that for it as was with be by on not he this are or his from at which but have an they you were her she there been one all we their has would when if so no will more can out up into them only time some could these two may first then do any like my now over such our man me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three")
+	var prev []string
+	for f := 0; f < files; f++ {
+		var buf bytes.Buffer
+		for r := 0; r < perFile; r++ {
+			var text string
+			switch k := rng.IntN(10); {
+			case k == 0 && len(prev) > 0: // exact duplicate, differently spaced and cased
+				text = strings.ToUpper(prev[rng.IntN(len(prev))]) + "  "
+			case k == 1 && len(prev) > 0: // near duplicate: one word in 60 changed
+				w := strings.Fields(prev[rng.IntN(len(prev))])
+				for i := 0; i < len(w); i += 60 {
+					w[i] = "changed"
+				}
+				text = strings.Join(w, " ")
+			case k == 2: // too short for Gopher
+				text = "buy now"
+			default:
+				n := 80 + rng.IntN(300)
+				w := make([]string, n)
+				for i := range w {
+					w[i] = vocab[rng.IntN(len(vocab))]
+					if i%13 == 12 {
+						w[i] += "."
+					}
+				}
+				if k == 3 {
+					w[n/2] = "mail jane.doe@example.com or call 555-867-5309"
+				}
+				text = strings.Join(w, " ")
+			}
+			prev = append(prev, text)
+			line, _ := json.Marshal(map[string]any{"text": text, "url": fmt.Sprintf("https://x.test/%d/%d", f, r)})
+			buf.Write(line)
+			buf.WriteByte('\n')
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("part-%02d.jsonl", f)), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const stages = `
+stages:
+  - filter.clean: {}
+  - dedup.exact: {}
+  - filter.gopher_quality: {}
+  - filter.pii: {}
+  - dedup.minhash: {threshold: 0.8}
+`
+
+// runBoth runs the same pipeline (sinks differing only in folder) with the
+// local engine and with curate-beam on Prism, and returns both outputs.
+func runBoth(t *testing.T, dir, sources, stages string) (local, onBeam string) {
+	t.Helper()
+	write := func(name, out string) string {
+		p := filepath.Join(dir, name)
+		y := sources + stages + "sinks:\n  - jsonl: {path: " + out + "}\n"
+		if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	lp, bp := write("local.yaml", "out-local"), write("beam.yaml", "out-beam")
+	pl, err := pipelines.LoadFile(lp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipelines.Run(context.Background(), pl, pipelines.Options{Workers: 2, NoJournal: true}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := curatebeam.Load(bp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := beam.NewPipeline()
+	if err := curatebeam.Translate(p, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prism.Execute(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	return readDir(t, filepath.Join(dir, "out-local")), readDir(t, filepath.Join(dir, "out-beam"))
+}
+
+// readDir concatenates a sink folder's files in name order, each headed by
+// its name.
+func readDir(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range ents {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "== %s\n%s", e.Name(), data)
+	}
+	return b.String()
+}
+
+func ids(t *testing.T, out string) []string {
+	var got []string
+	inShard := false
+	for _, line := range strings.Split(out, "\n") {
+		if name, ok := strings.CutPrefix(line, "== "); ok {
+			inShard = strings.HasSuffix(name, ".jsonl")
+			continue
+		}
+		if !inShard || line == "" {
+			continue
+		}
+		var d struct{ ID string }
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		got = append(got, d.ID)
+	}
+	sort.Strings(got)
+	return got
+}
+
+func compare(t *testing.T, local, onBeam string) {
+	t.Helper()
+	li, bi := ids(t, local), ids(t, onBeam)
+	if strings.Join(li, "\n") != strings.Join(bi, "\n") {
+		t.Fatalf("kept documents differ: local %d, beam %d", len(li), len(bi))
+	}
+	if local != onBeam {
+		t.Errorf("same documents but different output bytes:\nlocal:\n%.2000s\nbeam:\n%.2000s", local, onBeam)
+	}
+}
+
+func TestBeamEqualsLocal(t *testing.T) {
+	for _, tc := range []struct {
+		name, stages string
+	}{
+		{"conversion", ""},
+		{"filters-and-dedup", stages},
+		{"exact-by-url-and-annotate", `
+stages:
+  - dedup.exact: {key: url}
+  - filter.gopher_quality: {annotate_only: true}
+  - dedup.minhash: {annotate_only: true, bands: 28}
+  - dedup.exact: {}
+`},
+		{"barrier", stages + "  - filter.quality: {}\n  - curriculum.order: {by: quality_score}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in")
+			os.Mkdir(in, 0o755)
+			corpus(t, in, 3, 400)
+			local, onBeam := runBoth(t, dir, "sources:\n  - jsonl: {path: \"in/*.jsonl\", domain: web}\n", tc.stages)
+			kept := len(ids(t, local))
+			if kept == 0 {
+				t.Fatal("nothing kept")
+			}
+			t.Logf("%d of 1200 documents kept", kept)
+			compare(t, local, onBeam)
+		})
+	}
+}
+
+func TestBeamEqualsLocalSharedData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-data comparison")
+	}
+	data := pipelinetest.SharedData(t)
+	dir := t.TempDir()
+	sources := fmt.Sprintf(`sources:
+  - text: {path: %q, split: paragraph, domain: speeches}
+  - jsonl: {path: %q, domain: web}
+  - text: {path: %q, split: line, domain: bible}
+`, filepath.Join(data, "text/nltk_state_union/*.txt"), filepath.Join(data, "web/*.jsonl"),
+		filepath.Join(data, "text/nltk_genesis/english-*.txt"))
+	local, onBeam := runBoth(t, dir, sources, stages)
+	t.Logf("%d documents kept", len(ids(t, local)))
+	compare(t, local, onBeam)
+}

@@ -1,0 +1,399 @@
+package curatebeam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	blog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+
+	"github.com/curatehq/curate/pipelines"
+)
+
+func init() {
+	for _, t := range []any{Batch{}, Member{}, Verdict{}, readFn{}, stageFn{}, keysFn{}, verifyFn{}, joinFn{}, gatherFn{}, sinkFn{}} {
+		beam.RegisterType(reflect.TypeOf(t))
+	}
+}
+
+// Config names the pipeline inside every DoFn, so a worker on another
+// machine rebuilds the very components the launcher validated.
+type Config struct {
+	File string // absolute path of the YAML: relative paths resolve against its folder
+	YAML []byte
+}
+
+func (c Config) load() (*pipelines.Pipeline, error) {
+	return pipelines.Load(c.File, c.YAML)
+}
+
+// component is a built component with what it needs removed at the end.
+type component struct {
+	c   pipelines.Component
+	env *pipelines.Env
+	tmp string
+}
+
+// newEnv builds the Env a component runs in: a private spill folder, no
+// memory limit (the runner's workers bound memory) and a log on stderr.
+func newEnv(p *pipelines.Pipeline, c pipelines.Component) (*component, error) {
+	tmp, err := os.MkdirTemp("", "curate-beam-")
+	if err != nil {
+		return nil, fmt.Errorf("making a spill folder: %w", err)
+	}
+	env := &pipelines.Env{Name: c.Name, Index: c.Index, Alloc: memory.NewGoAllocator(), Dir: p.Dir, Workers: 1,
+		Memory: pipelines.NewBudget(0), Rejects: &pipelines.Rejects{}, TempDir: tmp,
+		Log:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		BatchRows: pipelines.DefaultBatchRows, BatchBytes: pipelines.DefaultBatchBytes, Counters: &pipelines.Counters{}}
+	return &component{c: c, env: env, tmp: tmp}, nil
+}
+
+func (c *component) close() {
+	if c != nil {
+		os.RemoveAll(c.tmp)
+	}
+}
+
+func where(c pipelines.Component) string {
+	return fmt.Sprintf("%s %s (line %d)", c.Kind, c.Name, c.Line)
+}
+
+// buildStage builds stage i of the pipeline with its registered constructor:
+// a streaming Stage or a Barrier.
+func buildStage(cfg Config, i int) (*component, pipelines.Stage, pipelines.Barrier, error) {
+	p, err := cfg.load()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if i < 0 || i >= len(p.Stages) {
+		return nil, nil, nil, fmt.Errorf("stage %d of %d", i, len(p.Stages))
+	}
+	c := p.Stages[i]
+	e, err := lookup(pipelines.KindStage, c.Name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	comp, err := newEnv(p, c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if e.barrier != nil {
+		b, err := e.barrier(c.Params, comp.env)
+		if err != nil {
+			comp.close()
+			return nil, nil, nil, fmt.Errorf("%s: %w", where(c), err)
+		}
+		return comp, nil, b, nil
+	}
+	s, err := e.stage(c.Params, comp.env)
+	if err != nil {
+		comp.close()
+		return nil, nil, nil, fmt.Errorf("%s: %w", where(c), err)
+	}
+	return comp, s, nil, nil
+}
+
+func annotateOnly(c pipelines.Component) bool {
+	return c.Spec().Filter && c.Params.Bool("annotate_only")
+}
+
+// closeComponent closes a stage or sink that holds files or memory.
+func closeComponent(x any) {
+	if c, ok := x.(interface{ Close() error }); ok {
+		c.Close()
+	}
+}
+
+// readFn reads one source with its registered constructor and emits its
+// batches with their input order.
+type readFn struct {
+	Config
+	Source int
+}
+
+func (f *readFn) ProcessElement(ctx context.Context, _ []byte, emit func(Batch)) error {
+	p, err := f.load()
+	if err != nil {
+		return err
+	}
+	c := p.Sources[f.Source]
+	e, err := lookup(pipelines.KindSource, c.Name)
+	if err != nil {
+		return err
+	}
+	comp, err := newEnv(p, c)
+	if err != nil {
+		return err
+	}
+	defer comp.close()
+	s, err := e.source(c.Params, comp.env)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where(c), err)
+	}
+	defer s.Close()
+	var n int64
+	for {
+		rec, err := s.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(c), err)
+		}
+		rows := rec.NumRows()
+		if rows == 0 {
+			rec.Release()
+			continue
+		}
+		order := make([]int64, rows)
+		for i := range order {
+			order[i] = orderOf(f.Source, n+int64(i))
+		}
+		n += rows
+		b, err := newBatch(rec, order)
+		rec.Release()
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(c), err)
+		}
+		emit(b)
+	}
+	if k := comp.env.Rejects.Count(); k > 0 {
+		blog.Warnf(ctx, "%s: %d unreadable records set aside", where(c), k)
+	}
+	return nil
+}
+
+// apply turns a stage's Result into the output batch (false when every row
+// was dropped), keeping each surviving row's order.
+func apply(ctx context.Context, alloc memory.Allocator, c pipelines.Component, rec arrow.Record, order []int64, res *pipelines.Result) (Batch, bool, error) {
+	annotate := annotateOnly(c)
+	var drop []string
+	if res != nil {
+		drop = res.Drop
+	}
+	out, _, err := pipelines.Apply(ctx, alloc, c.Name, rec, res, annotate)
+	if err != nil {
+		return Batch{}, false, fmt.Errorf("%s: %w", where(c), err)
+	}
+	if out == nil {
+		return Batch{}, false, nil
+	}
+	defer out.Release()
+	kept := order
+	if !annotate && drop != nil {
+		kept = make([]int64, 0, len(order))
+		for i, r := range drop {
+			if r == "" {
+				kept = append(kept, order[i])
+			}
+		}
+	}
+	b, err := newBatch(out, kept)
+	if err != nil {
+		return Batch{}, false, fmt.Errorf("%s: %w", where(c), err)
+	}
+	return b, true, nil
+}
+
+// stageFn runs a streaming stage (one without Sequence) batch by batch.
+type stageFn struct {
+	Config
+	Stage int
+
+	comp  *component
+	stage pipelines.Stage
+}
+
+func (f *stageFn) Setup() error {
+	comp, s, _, err := buildStage(f.Config, f.Stage)
+	if err != nil {
+		return err
+	}
+	f.comp, f.stage = comp, s
+	return nil
+}
+
+func (f *stageFn) ProcessElement(ctx context.Context, b Batch, emit func(Batch)) error {
+	rec, err := decode(f.comp.env.Alloc, b.IPC)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	res, err := f.stage.Process(ctx, rec)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where(f.comp.c), err)
+	}
+	out, ok, err := apply(ctx, f.comp.env.Alloc, f.comp.c, rec, b.Order, res)
+	if err != nil {
+		return err
+	}
+	if ok {
+		emit(out)
+	}
+	return nil
+}
+
+func (f *stageFn) Teardown() {
+	closeComponent(f.stage)
+	f.comp.close()
+}
+
+// gatherFn runs a barrier, or a sequencer without a shuffle translation, on
+// one worker: all batches (a side input) sorted into input order, Absorb or
+// Process+Sequence in that order, then Emit. The output is in emit order.
+type gatherFn struct {
+	Config
+	Stage int
+}
+
+func (f *gatherFn) ProcessElement(ctx context.Context, _ []byte, batches func(*Batch) bool, emit func(Batch)) error {
+	comp, stage, barrier, err := buildStage(f.Config, f.Stage)
+	if err != nil {
+		return err
+	}
+	defer comp.close()
+	alloc := comp.env.Alloc
+	var all []Batch
+	var b Batch
+	for batches(&b) {
+		all = append(all, b)
+	}
+	sortBatches(all)
+
+	if barrier != nil {
+		defer closeComponent(barrier)
+		for _, b := range all {
+			rec, err := decode(alloc, b.IPC)
+			if err != nil {
+				return err
+			}
+			err = barrier.Absorb(ctx, rec)
+			rec.Release()
+			if err != nil {
+				return fmt.Errorf("%s: %w", where(comp.c), err)
+			}
+		}
+		var n int64
+		err := barrier.Emit(ctx, func(rec arrow.Record) error {
+			rows := rec.NumRows()
+			if rows == 0 {
+				return nil
+			}
+			order := make([]int64, rows)
+			for i := range order {
+				order[i] = n + int64(i)
+			}
+			n += rows
+			out, err := newBatch(rec, order)
+			if err != nil {
+				return err
+			}
+			emit(out)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(comp.c), err)
+		}
+		return finish(ctx, comp, barrier)
+	}
+
+	defer closeComponent(stage)
+	seq, _ := stage.(pipelines.Sequencer)
+	for _, b := range all {
+		rec, err := decode(alloc, b.IPC)
+		if err != nil {
+			return err
+		}
+		res, err := stage.Process(ctx, rec)
+		if err == nil && seq != nil {
+			err = seq.Sequence(ctx, rec, res)
+		}
+		if err != nil {
+			rec.Release()
+			return fmt.Errorf("%s: %w", where(comp.c), err)
+		}
+		out, ok, err := apply(ctx, alloc, comp.c, rec, b.Order, res)
+		rec.Release()
+		if err != nil {
+			return err
+		}
+		if ok {
+			emit(out)
+		}
+	}
+	return finish(ctx, comp, stage)
+}
+
+func finish(ctx context.Context, comp *component, x any) error {
+	if f, ok := x.(pipelines.Finisher); ok {
+		if err := f.Finish(ctx); err != nil {
+			return fmt.Errorf("%s: %w", where(comp.c), err)
+		}
+	}
+	return nil
+}
+
+// sinkFn writes every batch, sorted into pipeline output order, through
+// one sink built with its registered constructor, then closes it: the files
+// and their names are exactly the local engine's.
+type sinkFn struct {
+	Config
+	Sink int
+}
+
+func (f *sinkFn) ProcessElement(ctx context.Context, _ []byte, batches func(*Batch) bool) (err error) {
+	p, err := f.load()
+	if err != nil {
+		return err
+	}
+	c := p.Sinks[f.Sink]
+	e, err := lookup(pipelines.KindSink, c.Name)
+	if err != nil {
+		return err
+	}
+	comp, err := newEnv(p, c)
+	if err != nil {
+		return err
+	}
+	defer comp.close()
+	var all []Batch
+	var b Batch
+	for batches(&b) {
+		all = append(all, b)
+	}
+	sortBatches(all)
+	s, err := e.sink(c.Params, comp.env)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where(c), err)
+	}
+	defer func() {
+		if err != nil {
+			s.Abort()
+		}
+	}()
+	var docs int64
+	for _, b := range all {
+		rec, err := decode(comp.env.Alloc, b.IPC)
+		if err != nil {
+			return err
+		}
+		docs += rec.NumRows()
+		err = s.Write(ctx, rec)
+		rec.Release()
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(c), err)
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		return fmt.Errorf("%s: %w", where(c), err)
+	}
+	blog.Infof(ctx, "%s: wrote %d documents", where(c), docs)
+	return nil
+}

@@ -1,0 +1,122 @@
+package curatebeam
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/curatehq/curate/dedup"
+	"github.com/curatehq/curate/pipelines"
+)
+
+// ErrUnsupported marks a pipeline feature curate-beam cannot run.
+var ErrUnsupported = errors.New("not supported by curate-beam")
+
+// Load reads and validates a pipeline file for Translate.
+func Load(path string) (Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Config{}, err
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Config{File: abs, YAML: data}
+	if _, err := cfg.load(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Translate builds the Beam graph of a pipeline into p:
+//
+//   - each source is one read (Impulse, then the source's own reader);
+//   - a streaming stage is a ParDo calling its Process on each batch;
+//   - dedup.exact and dedup.minhash are keys -> GroupByKey -> verify ->
+//     CoGroupByKey with the batches;
+//   - any other stage that needs global order (a barrier such as
+//     mixer.weights or curriculum.order, or another sequencer) runs on one
+//     worker over all batches sorted into input order;
+//   - each sink writes all batches in order on one worker.
+func Translate(p *beam.Pipeline, cfg Config) error {
+	pl, err := cfg.load()
+	if err != nil {
+		return err
+	}
+	s := p.Root()
+	impulse := beam.Impulse(s)
+	var reads []beam.PCollection
+	for i, c := range pl.Sources {
+		if _, err := lookup(pipelines.KindSource, c.Name); err != nil {
+			return err
+		}
+		reads = append(reads, beam.ParDo(s.Scope(fmt.Sprintf("source %d %s", i, c.Name)), &readFn{Config: cfg, Source: i}, impulse))
+	}
+	docs := beam.Flatten(s, reads...)
+	for i, c := range pl.Stages {
+		ss := s.Scope(fmt.Sprintf("stage %d %s", i, c.Name))
+		comp, stage, barrier, err := buildStage(cfg, i)
+		if err != nil {
+			return err
+		}
+		switch {
+		case barrier != nil:
+			closeComponent(barrier)
+			docs = beam.ParDo(ss, &gatherFn{Config: cfg, Stage: i}, impulse, beam.SideInput{Input: docs})
+		case isShuffled(stage):
+			docs, err = shuffle(ss, cfg, i, stage, docs)
+		default:
+			if _, seq := stage.(pipelines.Sequencer); seq {
+				docs = beam.ParDo(ss, &gatherFn{Config: cfg, Stage: i}, impulse, beam.SideInput{Input: docs})
+			} else {
+				docs = beam.ParDo(ss, &stageFn{Config: cfg, Stage: i}, docs)
+			}
+		}
+		closeComponent(stage)
+		comp.close()
+		if err != nil {
+			return err
+		}
+	}
+	for i, c := range pl.Sinks {
+		if _, err := lookup(pipelines.KindSink, c.Name); err != nil {
+			return err
+		}
+		beam.ParDo0(s.Scope(fmt.Sprintf("sink %d %s", i, c.Name)), &sinkFn{Config: cfg, Sink: i}, impulse, beam.SideInput{Input: docs})
+	}
+	return nil
+}
+
+func isShuffled(s pipelines.Stage) bool {
+	switch s.(type) {
+	case *dedup.Exact, *dedup.MinHash:
+		return true
+	}
+	return false
+}
+
+// shuffle translates dedup.exact or dedup.minhash.
+func shuffle(s beam.Scope, cfg Config, i int, stage pipelines.Stage, docs beam.PCollection) (beam.PCollection, error) {
+	minEqual, reason := 0, dedup.ReasonDuplicate
+	switch st := stage.(type) {
+	case *dedup.Exact:
+		if st.IndexPath() != "" {
+			return beam.PCollection{}, fmt.Errorf("dedup.exact: an incremental index (index:) is %w", ErrUnsupported)
+		}
+	case *dedup.MinHash:
+		if st.IndexPath() != "" {
+			return beam.PCollection{}, fmt.Errorf("dedup.minhash: an incremental index (index:) is %w", ErrUnsupported)
+		}
+		_, _, minEqual = st.Shape()
+		minEqual = max(minEqual, 1)
+		reason = dedup.ReasonNearDuplicate
+	}
+	members, batches := beam.ParDo2(s, &keysFn{Config: cfg, Stage: i}, docs)
+	verdicts := beam.ParDo(s, &verifyFn{MinEqual: minEqual}, beam.GroupByKey(s, members))
+	joined := beam.CoGroupByKey(s, batches, verdicts)
+	return beam.ParDo(s, &joinFn{Config: cfg, Stage: i, Reason: reason}, joined), nil
+}
