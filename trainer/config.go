@@ -25,13 +25,26 @@ import (
 
 // Config is a training config file (CONTRACT.md "Training config").
 type Config struct {
-	Data    string         `yaml:"data"`     // token store directory
-	ValData string         `yaml:"val_data"` // optional; else DATA/val, else the last 10% of data
-	Out     string         `yaml:"out"`      // checkpoint, metrics.jsonl, loss.png
-	Device  string         `yaml:"device"`   // auto | cpu | cuda
-	Model   ModelConfig    `yaml:"model"`
-	Train   TrainConfig    `yaml:"train"`
-	LoRA    map[string]any `yaml:"lora"` // accepted by the contract; not implemented yet
+	Data    string      `yaml:"data"`     // token store directory
+	ValData string      `yaml:"val_data"` // optional; else DATA/val, else the last 10% of data
+	Out     string      `yaml:"out"`      // checkpoint, metrics.jsonl, loss.png
+	Device  string      `yaml:"device"`   // auto | cpu | cuda
+	Model   ModelConfig `yaml:"model"`
+	Train   TrainConfig `yaml:"train"`
+	LoRA    *LoRAConfig `yaml:"lora"` // optional: LoRA fine-tuning of a frozen base
+
+	// explicit is the model block as written, before defaults: a run
+	// initialised from a checkpoint takes the architecture from it and
+	// only the keys written here may change it (context, rope_scale).
+	explicit ModelConfig
+}
+
+// LoRAConfig is the lora: block: low-rank adapters on a frozen base.
+type LoRAConfig struct {
+	Rank    int      `yaml:"rank"`    // default 8
+	Alpha   float64  `yaml:"alpha"`   // default 2·rank
+	Targets []string `yaml:"targets"` // default [q, v]; among q, k, v, o, gate, up, down
+	From    string   `yaml:"from"`    // the base run folder or checkpoint file
 }
 
 // ModelConfig is the model: block. The vocabulary comes from the store.
@@ -67,6 +80,11 @@ type TrainConfig struct {
 	Beta2           float64  `yaml:"beta2"`            // default 0.95
 	Eps             float64  `yaml:"eps"`              // default 1e-8
 	Threads         int      `yaml:"threads"`          // default: every core
+	// InitFrom starts a full fine-tune from a checkpoint (a run folder or
+	// checkpoint file): its weights, a fresh optimizer and schedule. The
+	// architecture comes from the checkpoint; model.context and
+	// model.rope_scale may differ (position interpolation).
+	InitFrom string `yaml:"init_from"`
 }
 
 // LoadConfig reads and checks a config file. Relative paths in it are
@@ -97,11 +115,16 @@ func ParseConfig(b []byte, dir string) (*Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, withSuggestions(err)
 	}
-	for _, p := range []*string{&c.Data, &c.ValData, &c.Out} {
+	paths := []*string{&c.Data, &c.ValData, &c.Out, &c.Train.InitFrom}
+	if c.LoRA != nil {
+		paths = append(paths, &c.LoRA.From)
+	}
+	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) && !strings.Contains(*p, "://") {
 			*p = filepath.Join(dir, *p)
 		}
 	}
+	c.explicit = c.Model
 	c.defaults()
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -177,6 +200,65 @@ func (c *Config) defaults() {
 	if t.Eps == 0 {
 		t.Eps = 1e-8
 	}
+	if l := c.LoRA; l != nil {
+		setInt(&l.Rank, 8)
+		if l.Alpha == 0 {
+			l.Alpha = 2 * float64(l.Rank)
+		}
+		if l.Targets == nil {
+			l.Targets = []string{"q", "v"}
+		}
+	}
+}
+
+// Adapter is the lora block as the model package takes it.
+func (l *LoRAConfig) Adapter() llama.LoRAConfig {
+	return llama.LoRAConfig{Rank: l.Rank, Alpha: l.Alpha, Targets: l.Targets}
+}
+
+// initPath is the checkpoint a run starts from: lora.from or
+// train.init_from; "" for a run from scratch.
+func (c *Config) initPath() string {
+	if c.LoRA != nil {
+		return c.LoRA.From
+	}
+	return c.Train.InitFrom
+}
+
+// modelFrom is the architecture of a run initialised from a checkpoint of
+// model base: base's, with the context and rope_scale the config writes.
+// Any other model key written in the config must agree with base.
+func (c *Config) modelFrom(base llama.Config, vocab int) (llama.Config, error) {
+	base = base.Normalized()
+	if base.Vocab != vocab {
+		return llama.Config{}, fmt.Errorf("the checkpoint's vocabulary is %d, the store's %d", base.Vocab, vocab)
+	}
+	e := c.explicit
+	var diff []string
+	check := func(name string, set bool, want, have any) {
+		if set && want != have {
+			diff = append(diff, fmt.Sprintf("%s %v (the checkpoint has %v)", name, want, have))
+		}
+	}
+	check("layers", e.Layers != 0, e.Layers, base.Layers)
+	check("heads", e.Heads != 0, e.Heads, base.Heads)
+	check("kv_heads", e.KVHeads != 0, e.KVHeads, base.KVHeads)
+	check("dim", e.Dim != 0, e.Dim, base.Dim)
+	check("hidden", e.Hidden != 0, e.Hidden, base.Hidden)
+	check("rope_base", e.RopeBase != 0, e.RopeBase, base.RopeBase)
+	if e.TieEmbeddings != nil {
+		check("tie_embeddings", true, *e.TieEmbeddings, base.TieEmbeddings)
+	}
+	if len(diff) > 0 {
+		return llama.Config{}, fmt.Errorf("model: %s; a run from a checkpoint keeps its architecture (only context and rope_scale may change)", strings.Join(diff, ", "))
+	}
+	if e.Context != 0 {
+		base.Context = e.Context
+	}
+	if e.RopeScale != 0 {
+		base.RopeScale = e.RopeScale
+	}
+	return base, base.Validate()
 }
 
 func (c *Config) validate() error {
@@ -193,8 +275,16 @@ func (c *Config) validate() error {
 	default:
 		bad("device: %q is not one of auto, cpu, cuda", c.Device)
 	}
-	if c.LoRA != nil {
-		bad("lora: LoRA fine-tuning is not implemented yet; remove the lora block")
+	if l := c.LoRA; l != nil {
+		if err := l.Adapter().Validate(); err != nil {
+			bad("lora: %v", err)
+		}
+		if l.From == "" {
+			bad("lora: from: missing (the base run folder or checkpoint file)")
+		}
+		if c.Train.InitFrom != "" {
+			bad("train: init_from and lora.from both name a base; keep one")
+		}
 	}
 	if err := c.ModelConfig(1).Validate(); err != nil {
 		bad("model: %v", err)
@@ -244,7 +334,7 @@ func (c *Config) ModelConfig(vocab int) llama.Config {
 var unknownField = regexp.MustCompile(`field (\S+) not found in type trainer\.(\w+)`)
 
 // knownFields are the keys of each config block, for "did you mean".
-var knownFields = map[string]any{"Config": Config{}, "ModelConfig": ModelConfig{}, "TrainConfig": TrainConfig{}}
+var knownFields = map[string]any{"Config": Config{}, "ModelConfig": ModelConfig{}, "TrainConfig": TrainConfig{}, "LoRAConfig": LoRAConfig{}}
 
 // withSuggestions rewrites yaml's unknown-field errors to name the block
 // and the closest known key.
@@ -252,12 +342,14 @@ func withSuggestions(err error) error {
 	msg := unknownField.ReplaceAllStringFunc(err.Error(), func(m string) string {
 		sub := unknownField.FindStringSubmatch(m)
 		field, typ := sub[1], sub[2]
-		block := map[string]string{"Config": "", "ModelConfig": "model: ", "TrainConfig": "train: "}[typ]
+		block := map[string]string{"Config": "", "ModelConfig": "model: ", "TrainConfig": "train: ", "LoRAConfig": "lora: "}[typ]
 		out := fmt.Sprintf("%sunknown key %q", block, field)
 		var keys []string
 		t := reflect.TypeOf(knownFields[typ])
 		for i := 0; i < t.NumField(); i++ {
-			keys = append(keys, strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0])
+			if k := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]; k != "" {
+				keys = append(keys, k)
+			}
 		}
 		best, bestD := "", 3
 		for _, k := range keys {

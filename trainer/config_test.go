@@ -41,6 +41,11 @@ train: {batch_size: 16, steps: 2000, lr: 6.0e-4, warmup: 100, seed: 1, eval_ever
 	if cfg.ValData != "/x/out/tokens/val" || *cfg.Train.CheckpointEvery != 200 {
 		t.Errorf("%+v", cfg)
 	}
+	// lora defaults, paths relative to the file
+	cfg, err = ParseConfig([]byte("data: d\nout: o\nlora: {from: runs/base}\n"), "/x")
+	if err != nil || cfg.LoRA.Rank != 8 || cfg.LoRA.Alpha != 16 || strings.Join(cfg.LoRA.Targets, ",") != "q,v" || cfg.LoRA.From != "/x/runs/base" {
+		t.Fatalf("lora defaults: %v %+v", err, cfg.LoRA)
+	}
 	// checkpoint_every defaults to eval_every
 	cfg, err = ParseConfig([]byte("data: d\nout: o\ntrain: {eval_every: 50}\n"), "/x")
 	if err != nil || *cfg.Train.CheckpointEvery != 50 {
@@ -65,7 +70,13 @@ func TestConfigErrors(t *testing.T) {
 		{"data: d\nout: o\ntrian: {}\n", `line 3: unknown key "trian" (did you mean "train"?)`},
 		{"data: d\nout: o\nmodel: {layer: 2}\n", `model: unknown key "layer" (did you mean "layers"?)`},
 		{"data: d\nout: o\ntrain: {zzzzzzzz: 2}\n", `train: unknown key "zzzzzzzz" (known: batch_size, steps`},
-		{"data: d\nout: o\nlora: {rank: 8}\n", "LoRA fine-tuning is not implemented"},
+		{"data: d\nout: o\nlora: {rank: 8}\n", "lora: from: missing"},
+		{"data: d\nout: o\nlora: {from: b, targets: [q, wq]}\n", `lora: targets: "wq" is not one of q, k, v, o, gate, up, down`},
+		{"data: d\nout: o\nlora: {from: b, rank: -1}\n", "lora: rank must be positive"},
+		{"data: d\nout: o\nlora: {from: b, ranks: 4}\n", `lora: unknown key "ranks" (did you mean "rank"?)`},
+		{"data: d\nout: o\nlora: {from: b}\ntrain: {init_from: c}\n", "init_from and lora.from both"},
+		{"data: d\nout: o\nlora: {from: b}\n", ""},
+		{"data: d\nout: o\ntrain: {init_from: runs/base}\nmodel: {context: 512, rope_scale: 2}\n", ""},
 		{"data: [a, b]\nout: o\n", "cannot unmarshal"},
 		{"data: d\nout: o\ndata: e\n", "already defined"},
 	} {

@@ -25,7 +25,7 @@ func OpenData(cfg *Config) (Data, func(), error) {
 		return Data{}, nil, fmt.Errorf("data: %w", err)
 	}
 	m := tr.Manifest()
-	d := Data{Train: tr, Val: nil, Vocab: m.VocabSize, Tokenizer: m.Tokenizer}
+	d := Data{Train: tr, Val: nil, Vocab: m.VocabSize, Tokenizer: m.Tokenizer, TokenizerJSON: tr.Tokenizer()}
 	closers := []func() error{tr.Close}
 	closeAll := func() {
 		for _, c := range closers {

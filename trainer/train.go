@@ -36,9 +36,10 @@ type Result struct {
 	Loss         float64 // training loss of that step
 	ValLoss      float64 // last evaluation, NaN when none ran
 	TokensPerSec float64 // median over the run's steps after the first few
-	Params       int
-	Kernel       string // the BLAS kernel used
-	Checkpoint   string // path of the last checkpoint written
+	Params       int     // of the model
+	Trainable    int     // parameters with gradients: the model's, or the LoRA adapter's
+	Kernel       string  // the BLAS kernel used
+	Checkpoint   string  // path of the last checkpoint written
 }
 
 // ErrInterrupted is returned (wrapped) when the context ends a run early.
@@ -49,6 +50,9 @@ type Data struct {
 	Train, Val Tokens
 	Vocab      int
 	Tokenizer  string // name, recorded in the checkpoint
+	// TokenizerJSON is the store's saved tokenizer, copied into the run
+	// folder for generation; nil when the store has none.
+	TokenizerJSON []byte
 }
 
 // Run trains per cfg on the token store it names.
@@ -76,13 +80,49 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 		return nil, err
 	}
 	workers := dev.Kernel.Workers()
-	model, err := llama.New(cfg.ModelConfig(d.Vocab), dev.Kernel, workers)
+	arch := cfg.ModelConfig(d.Vocab)
+	var base *Checkpoint // the checkpoint a fine-tune starts from
+	if from := cfg.initPath(); from != "" {
+		if base, err = LoadCheckpoint(ResolveCheckpoint(from)); err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
+		if arch, err = cfg.modelFrom(base.Header.Model, d.Vocab); err != nil {
+			return nil, fmt.Errorf("init from %s: %w", from, err)
+		}
+	}
+	model, err := llama.New(arch, dev.Kernel, workers)
 	if err != nil {
 		return nil, err
 	}
 	mc := model.Cfg
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("out: %w", err)
+	}
+	if d.TokenizerJSON != nil {
+		if err := os.WriteFile(filepath.Join(cfg.Out, TokenizerFile), d.TokenizerJSON, 0o644); err != nil {
+			return nil, fmt.Errorf("out: %w", err)
+		}
+	}
+	// params and grads are what the optimizer updates: the model's, or
+	// with LoRA the adapter's, merged into the model after every update.
+	params, grads, tensors := model.Params, model.Grads, model.Tensors
+	var adapter *llama.Adapter
+	var baseID BaseIdentity
+	if cfg.LoRA != nil {
+		if adapter, err = llama.NewAdapter(mc, cfg.LoRA.Adapter(), dev.Kernel, tc.Seed); err != nil {
+			return nil, err
+		}
+		params, grads, tensors = adapter.Params, adapter.Grads, adapter.Tensors
+		baseID = BaseIdentity{Path: ResolveCheckpoint(cfg.LoRA.From), SHA256: paramsHash(base.Params), Params: len(base.Params)}
+		if abs, err := filepath.Abs(baseID.Path); err == nil {
+			baseID.Path = abs
+		}
+	}
+	syncModel := func() error {
+		if adapter == nil {
+			return nil
+		}
+		return adapter.Merge(model.Params, base.Params)
 	}
 	loader, err := NewLoader(d.Train, mc.Context, tc.Order == "sequential", tc.Seed)
 	if err != nil {
@@ -92,15 +132,42 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	opt := NewAdamW(model.Tensors, len(model.Params), tc.Beta1, tc.Beta2, tc.Eps, *tc.WeightDecay)
+	opt := NewAdamW(tensors, len(params), tc.Beta1, tc.Beta2, tc.Eps, *tc.WeightDecay)
 	ident := RunIdentity{DataTokens: d.Train.NumTokens(), BatchSize: tc.BatchSize, Accumulate: tc.Accumulate,
 		Order: tc.Order, Seed: tc.Seed, Steps: tc.Steps, LR: tc.LR, Warmup: *tc.Warmup,
 		WeightDecay: *tc.WeightDecay, GradClip: *tc.GradClip}
 	ckptPath := filepath.Join(cfg.Out, CheckpointFile)
+	if adapter != nil {
+		ckptPath = filepath.Join(cfg.Out, AdapterFile)
+	}
 	metricsPath := filepath.Join(cfg.Out, "metrics.jsonl")
 
 	step, tokensSeen, lastVal := 0, int64(0), math.NaN()
-	if opts.Resume {
+	if opts.Resume && adapter != nil {
+		a, err := LoadAdapter(ckptPath)
+		if err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		h := a.Header
+		if h.Base.SHA256 != baseID.SHA256 || h.Model != mc || h.Run != ident || !slices.Equal(h.LoRA.Targets, adapter.Cfg.Targets) ||
+			h.LoRA.Rank != adapter.Cfg.Rank || h.LoRA.Alpha != adapter.Cfg.Alpha {
+			return nil, fmt.Errorf("resume: the adapter in %s was made with a different base, model, data or settings; start a fresh run instead", ckptPath)
+		}
+		copy(params, a.Params)
+		copy(opt.M, a.M)
+		copy(opt.V, a.V)
+		if err := loader.Restore(h.Loader); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		step, tokensSeen = h.Step, h.Tokens
+		if h.ValLoss != nil {
+			lastVal = *h.ValLoss
+		}
+		if err := truncateMetrics(metricsPath, step); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "train: resuming the adapter from %s at step %d\n", ckptPath, step)
+	} else if opts.Resume {
 		ck, err := LoadCheckpoint(ckptPath)
 		if err != nil {
 			return nil, fmt.Errorf("resume: %w", err)
@@ -126,7 +193,12 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 		}
 		fmt.Fprintf(progress, "train: resuming from %s at step %d\n", ckptPath, step)
 	} else {
-		model.Init(tc.Seed)
+		if base != nil {
+			copy(model.Params, base.Params)
+			fmt.Fprintf(progress, "train: starting from %s (step %d)\n", cfg.initPath(), base.Header.Step)
+		} else {
+			model.Init(tc.Seed)
+		}
 		if err := os.WriteFile(metricsPath, nil, 0o644); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
@@ -138,7 +210,14 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 	defer mf.Close()
 	metrics := json.NewEncoder(mf)
 
-	res := &Result{Step: step, ValLoss: lastVal, Params: len(model.Params), Kernel: dev.Kernel.Name()}
+	if adapter != nil {
+		if err := syncModel(); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "train: LoRA rank %d alpha %g on %v: %d trainable parameters (%.2f%% of %d)\n",
+			adapter.Cfg.Rank, adapter.Cfg.Alpha, adapter.Cfg.Targets, len(params), 100*float64(len(params))/float64(len(model.Params)), len(model.Params))
+	}
+	res := &Result{Step: step, ValLoss: lastVal, Params: len(model.Params), Trainable: len(params), Kernel: dev.Kernel.Name()}
 	flopsPerToken := mc.FlopsPerToken()
 	peak := peakFLOPS(workers)
 	fmt.Fprintf(progress, "train: %d parameters, vocab %d, context %d, %d layers, %d/%d heads, dim %d, hidden %d; %s, %d threads; %d training tokens, %d validation tokens\n",
@@ -154,14 +233,22 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 		if err != nil {
 			return err
 		}
-		hdr := CheckpointHeader{Model: mc, Step: step, Tokens: tokensSeen, Loader: ls, Run: ident, Tokenizer: d.Tokenizer}
+		var val *float64
 		if !math.IsNaN(res.ValLoss) {
 			v := res.ValLoss
-			hdr.ValLoss = &v
+			val = &v
 		}
-		ck := &Checkpoint{Header: hdr, Params: model.Params, M: opt.M, V: opt.V}
-		if err := SaveCheckpoint(ckptPath, ck); err != nil {
-			return err
+		if adapter != nil {
+			hdr := AdapterHeader{Base: baseID, LoRA: adapter.Cfg, Model: mc, Seed: tc.Seed, Step: step, Tokens: tokensSeen,
+				Loader: ls, Run: ident, Tokenizer: d.Tokenizer, ValLoss: val}
+			if err := SaveAdapter(ckptPath, &AdapterState{Header: hdr, Params: params, M: opt.M, V: opt.V}); err != nil {
+				return err
+			}
+		} else {
+			hdr := CheckpointHeader{Model: mc, Step: step, Tokens: tokensSeen, Loader: ls, Run: ident, Tokenizer: d.Tokenizer, ValLoss: val}
+			if err := SaveCheckpoint(ckptPath, &Checkpoint{Header: hdr, Params: model.Params, M: opt.M, V: opt.V}); err != nil {
+				return err
+			}
 		}
 		res.Checkpoint = ckptPath
 		return nil
@@ -177,7 +264,14 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 		}
 		res.ValLoss = sum / float64(len(evals.tokens))
 		fmt.Fprintf(progress, "step %d/%d val_loss %.4f\n", step, tc.Steps, res.ValLoss)
-		return metrics.Encode(map[string]any{"step": step, "val_loss": res.ValLoss})
+		if err := metrics.Encode(map[string]any{"step": step, "val_loss": res.ValLoss}); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		// The plot is a convenience: a failure to draw it never stops training.
+		if err := writeLossPlot(metricsPath, filepath.Join(cfg.Out, "loss.png")); err != nil {
+			fmt.Fprintf(progress, "train: loss plot: %v\n", err)
+		}
+		return nil
 	}
 	ran := 0
 	for step < tc.Steps {
@@ -211,8 +305,14 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return res, fmt.Errorf("step %d: loss is %v; lower lr", step+1, loss)
 		}
-		norm := clipGradNorm(model.Grads, *tc.GradClip, par)
-		opt.Step(model.Params, model.Grads, lr, step+1, par)
+		if adapter != nil {
+			adapter.Backward(model.Grads)
+		}
+		norm := clipGradNorm(grads, *tc.GradClip, par)
+		opt.Step(params, grads, lr, step+1, par)
+		if err := syncModel(); err != nil {
+			return res, err
+		}
 		step++
 		ran++
 		tokensSeen += int64(bt * tc.Accumulate)
@@ -240,9 +340,6 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 		}
 	}
 	res.TokensPerSec = medianRate(stepTimes, float64(bt*tc.Accumulate))
-	if err := writeLossPlot(metricsPath, filepath.Join(cfg.Out, "loss.png")); err != nil {
-		fmt.Fprintf(progress, "train: loss plot: %v\n", err)
-	}
 	return res, nil
 }
 

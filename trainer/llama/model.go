@@ -247,6 +247,20 @@ func (m *Model) Eval(tokens, targets []int32, b int) (float64, error) {
 	return m.classifier(a, targets, b*t, 0), nil
 }
 
+// EvalRows is Eval that also writes each position's loss to rows (b·t
+// long, sequence-major).
+func (m *Model) EvalRows(tokens, targets []int32, b int, rows []float32) (float64, error) {
+	if len(rows) != len(tokens) {
+		return 0, fmt.Errorf("model: %d row losses for %d tokens", len(rows), len(tokens))
+	}
+	loss, err := m.Eval(tokens, targets, b)
+	if err != nil {
+		return 0, err
+	}
+	copy(rows, m.a.rowLoss[:len(tokens)])
+	return loss, nil
+}
+
 // TrainStep runs forward and backward on b sequences and adds
 // gradScale·∇loss to Grads (gradScale = 1/accumulation steps). It returns
 // the mean loss.
