@@ -88,10 +88,32 @@ func outputs(t *testing.T, dir string) map[string][]byte {
 	return m
 }
 
+const killMixPipeline = `
+sources:
+  - jsonl: {path: "in/part-0.jsonl.gz", domain: speeches}
+  - jsonl: {path: "in/part-[12].jsonl.gz", domain: web}
+stages:
+  - dedup.exact: {}
+  - filter.quality: {}
+  - tokenize.encode: {tokenizer: gpt2}
+  - mixer.weights: {weights: {speeches: 0.7, web: 0.3}, max_repeats: 3, seed: 5}
+  - curriculum.order: {by: quality_score, phases: 3, seed: 5}
+sinks:
+  - tokens: {path: out/tokens, tokenizer: gpt2, shard_tokens: 300000}
+  - jsonl: {path: out/docs}
+`
+
 // TestKillAndResume SIGKILLs a multi-stage run at seeded random moments,
 // resumes it each time, and compares the final output with a clean run's
 // byte for byte.
-func TestKillAndResume(t *testing.T) {
+func TestKillAndResume(t *testing.T) { killAndResume(t, killPipeline, 5) }
+
+// TestKillAndResumeMixerCurriculum does the same through the barrier stages.
+// Once all input is read the journal stays at its final checkpoint while
+// the barriers emit; kills then land at random moments of the emission.
+func TestKillAndResumeMixerCurriculum(t *testing.T) { killAndResume(t, killMixPipeline, 3) }
+
+func killAndResume(t *testing.T, pipeline string, minKills int) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs the pipeline a dozen times")
 	}
@@ -100,7 +122,7 @@ func TestKillAndResume(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), name)
 		os.MkdirAll(filepath.Join(dir, "in"), 0o755)
 		killCorpus(t, dir)
-		os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(killPipeline), 0o644)
+		os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(pipeline), 0o644)
 		return dir
 	}
 	run := func(dir string, extra ...string) *exec.Cmd {
@@ -117,15 +139,19 @@ func TestKillAndResume(t *testing.T) {
 
 	dir := setup("killed")
 	journal := filepath.Join(dir, "out", "tokens.state", "journal.json")
-	checkpointOf := func() int64 {
+	journalState := func() (int64, bool) {
 		b, err := os.ReadFile(journal)
 		if err != nil {
-			return 0
+			return 0, false
 		}
-		var j struct{ Checkpoint int64 }
+		var j struct {
+			Checkpoint int64
+			Final      bool
+		}
 		json.Unmarshal(b, &j)
-		return j.Checkpoint
+		return j.Checkpoint, j.Final
 	}
+	checkpointOf := func() int64 { cp, _ := journalState(); return cp }
 	r := rand.New(rand.NewPCG(42, 1))
 	kills, resumes := 0, 0
 	for {
@@ -153,8 +179,10 @@ func TestKillAndResume(t *testing.T) {
 		// Kill at a seeded random moment: the first time before any
 		// checkpoint, later a random few milliseconds after the run saved
 		// a checkpoint beyond the one it resumed from.
-		before := checkpointOf()
+		before, final := journalState()
 		delay := time.Duration(r.IntN(40)) * time.Millisecond
+		start := time.Now()
+		emitDelay := time.Duration(100+r.IntN(400)) * time.Millisecond
 		var err error
 		exited := false
 	wait:
@@ -164,8 +192,11 @@ func TestKillAndResume(t *testing.T) {
 				exited = true
 				break wait
 			case <-time.After(2 * time.Millisecond):
-				if (kills == 0 && time.Since(t0) > 0) || checkpointOf() > before {
+				if kills == 0 || checkpointOf() > before {
 					time.Sleep(delay)
+					break wait
+				}
+				if final && time.Since(start) > emitDelay {
 					break wait
 				}
 			}
@@ -174,14 +205,17 @@ func TestKillAndResume(t *testing.T) {
 			if err != nil {
 				t.Fatalf("run: %v\n%s", err, stderr.String())
 			}
-			t.Fatalf("the run finished before kill %d", kills+1)
+			if kills < minKills {
+				t.Fatalf("the run finished before kill %d", kills+1)
+			}
+			break
 		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		<-done
 		kills++
 	}
 	t.Logf("%d kills, %d resumes from a journal; clean run %v", kills, resumes, full)
-	if kills < 5 || resumes < 3 {
+	if kills < minKills || resumes < minKills-2 {
 		t.Fatalf("only %d kills and %d resumes happened", kills, resumes)
 	}
 	got := outputs(t, filepath.Join(dir, "out"))
