@@ -167,7 +167,7 @@ func (r *Records) openFile(ctx context.Context, s *arrow.Schema) error {
 	if err != nil {
 		return fmt.Errorf("spill: %w", err)
 	}
-	bw := bufio.NewWriterSize(w, 1<<20)
+	bw := bufio.NewWriterSize(w, 256<<10) // one per open file: Gather keeps one per bucket
 	fw, err := ipc.NewFileWriter(bw, ipc.WithSchema(s), ipc.WithAllocator(r.alloc))
 	if err != nil {
 		w.Abort()
