@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,16 +34,40 @@ sinks:
   - parquet: {path: out/parquet}
 `
 
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
 // buildCurate builds the curate binary once for the package's tests.
 func buildCurate(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "curate")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/curate")
-	cmd.Dir = pipelinetest.ModuleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "curate-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "curate")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/curate")
+		cmd.Dir = pipelinetest.ModuleRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }
 
 // killCorpus writes documents from the shared text with duplicates and
