@@ -27,9 +27,14 @@ go vet ./...
 echo "== go test" >&2
 go test -timeout 30m "$@" ./...
 
+if [ -x scripts/test-beam.sh ]; then
+  echo "== beam module" >&2
+  scripts/test-beam.sh
+fi
+
 echo "== fuzzers (briefly)" >&2
-FUZZTIME=${FUZZTIME:-4s}
-grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+FUZZTIME=${FUZZTIME:-2s}
+grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./beam/' | sort | while read -r f; do
   dir=$(dirname "$f")
   for fz in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
     echo "fuzz $dir $fz" >&2
