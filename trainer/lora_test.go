@@ -208,3 +208,36 @@ func TestPositionInterpolation(t *testing.T) {
 		t.Errorf("beyond L: fine-tuned interpolation %.3f is not better than extrapolation %.3f", a, b)
 	}
 }
+
+// TestLossPlotAtEachEvaluation: loss.png exists as soon as the first
+// evaluation has run, and is redrawn at each later one.
+func TestLossPlotAtEachEvaluation(t *testing.T) {
+	text := shakespeare(t)[:60000]
+	cfg := testConfig(t, "model: {context: 16, layers: 1, heads: 2, dim: 16}\ntrain: {batch_size: 2, steps: 6, eval_every: 2, eval_batches: 1}\n")
+	png := filepath.Join(cfg.Out, "loss.png")
+	var plots [][]byte
+	_, err := RunOn(context.Background(), cfg, Data{Train: text[:50000], Val: text[50000:], Vocab: 256}, Options{Progress: progressFunc(func(line string) {
+		// Step n's line comes before its evaluation: steps 1, 3 and 5
+		// see the plots of no evaluation, of step 2's, of step 4's.
+		if strings.HasPrefix(line, "step 1/6 loss") || strings.HasPrefix(line, "step 3/6 loss") || strings.HasPrefix(line, "step 5/6 loss") {
+			b, _ := os.ReadFile(png)
+			plots = append(plots, b)
+		}
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, _ := os.ReadFile(png)
+	plots = append(plots, final)
+	if len(plots) != 4 || plots[0] != nil {
+		t.Fatalf("%d plots, the first %d bytes", len(plots), len(plots[0]))
+	}
+	for i, p := range plots[1:] {
+		if !bytes.HasPrefix(p, []byte("\x89PNG")) {
+			t.Fatalf("plot %d is not a PNG", i+1)
+		}
+		if i > 0 && bytes.Equal(p, plots[i]) {
+			t.Fatalf("plot %d was not redrawn", i+1)
+		}
+	}
+}

@@ -48,6 +48,7 @@ func writeLossPlot(metricsPath, pngPath string) error {
 	p.X.Label.Text = "step"
 	p.Y.Label.Text = "loss"
 	p.Add(plotter.NewGrid())
+	p.Legend.Top = true // the curves fall towards the bottom right
 	tl, err := plotter.NewLine(train)
 	if err != nil {
 		return err

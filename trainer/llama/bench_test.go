@@ -49,3 +49,70 @@ func BenchmarkTrainStep(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecode measures generation through the key/value cache against
+// recomputing the whole prefix each token (what the cache saves); bytes are
+// tokens.
+func BenchmarkDecode(b *testing.B) {
+	cfg := Config{Vocab: 1024, Context: 128, Layers: 4, Heads: 4, KVHeads: 4, Dim: 128, TieEmbeddings: true}
+	k, err := blas.New(blas.Auto, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := New(cfg, k, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Init(1)
+	tokens := make([]int32, cfg.Context)
+	for i := range tokens {
+		tokens[i] = int32(i * 7 % cfg.Vocab)
+	}
+	b.Run("cache", func(b *testing.B) {
+		d := m.NewDecoder()
+		b.SetBytes(int64(len(tokens)))
+		for range b.N {
+			d.Reset()
+			for _, tok := range tokens {
+				if _, err := d.Next(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(tokens)*b.N)/b.Elapsed().Seconds(), "tok/s")
+	})
+	b.Run("recompute", func(b *testing.B) {
+		b.SetBytes(int64(len(tokens)))
+		for range b.N {
+			for i := 1; i <= len(tokens); i++ {
+				if _, err := m.Logits(tokens[:i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(tokens)*b.N)/b.Elapsed().Seconds(), "tok/s")
+	})
+}
+
+// BenchmarkLoRAStep is one LoRA training step's extra work: merging the
+// adapter into the weights and turning weight gradients into its own.
+func BenchmarkLoRAStep(b *testing.B) {
+	cfg := Config{Vocab: 1024, Context: 128, Layers: 4, Heads: 4, KVHeads: 4, Dim: 128, TieEmbeddings: true}
+	k, err := blas.New(blas.Auto, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ad, err := NewAdapter(cfg, LoRAConfig{Rank: 8, Alpha: 16, Targets: []string{"q", "v"}}, k, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := cfg.NumParams()
+	base, merged, grads := make([]float32, n), make([]float32, n), make([]float32, n)
+	b.SetBytes(int64(4 * n))
+	for range b.N {
+		if err := ad.Merge(merged, base); err != nil {
+			b.Fatal(err)
+		}
+		ad.Backward(grads)
+	}
+}
