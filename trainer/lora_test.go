@@ -121,7 +121,7 @@ train: {batch_size: 8, steps: 40, lr: 1.0e-2, warmup: 5, eval_every: 20, eval_ba
 		for yaml, want := range map[string]string{
 			"model: {layers: 3}\ntrain: {steps: 1, init_from: " + base.Out + "}\n":                   "keeps its architecture",
 			"train: {steps: 1, init_from: " + filepath.Join(base.Out, "missing") + "}\n":             "no such file",
-			"lora: {from: " + cfg.Out + "}\ntrain: {steps: 1}\n":                                     "checkpoint",
+			"lora: {from: " + cfg.Out + "}\ntrain: {steps: 1}\n":                                     "merge it into its base first",
 			"model: {context: 8, rope_scale: 0.5}\ntrain: {steps: 1, init_from: " + base.Out + "}\n": "",
 		} {
 			_, err := RunOn(context.Background(), testConfig(t, yaml), d, Options{})

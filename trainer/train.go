@@ -84,6 +84,9 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 	var base *Checkpoint // the checkpoint a fine-tune starts from
 	if from := cfg.initPath(); from != "" {
 		if base, err = LoadCheckpoint(ResolveCheckpoint(from)); err != nil {
+			if _, aerr := os.Stat(filepath.Join(from, AdapterFile)); aerr == nil {
+				return nil, fmt.Errorf("init: %s is a LoRA run (adapter.bin, no checkpoint.bin): merge it into its base first with curate lora merge", from)
+			}
 			return nil, fmt.Errorf("init: %w", err)
 		}
 		if arch, err = cfg.modelFrom(base.Header.Model, d.Vocab); err != nil {
