@@ -204,7 +204,14 @@ func TestBeamEqualsLocalSharedData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-data comparison")
 	}
-	data := pipelinetest.SharedData(t)
+	if os.Getenv("CURATE_SHARED_DATA") == "" {
+		// pipelinetest looks beside the module root; this module is one deeper.
+		t.Setenv("CURATE_SHARED_DATA", filepath.Join("..", "..", "shared", "data"))
+	}
+	data, err := filepath.Abs(pipelinetest.SharedData(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	sources := fmt.Sprintf(`sources:
   - text: {path: %q, split: paragraph, domain: speeches}
