@@ -79,7 +79,7 @@ fi
 docs=$(cat "$WORK"/out-local/* | wc -l)
 in_mb=$(du -sm "$WORK/in" | cut -f1)
 printf '%-28s %10s %10s\n' "corpus ${in_mb} MB, kept $docs docs" "wall s" "cpu s"
-printf '%-28s %10s %10s\n' "curate run (local engine)" "$lw" "$lc"
-printf '%-28s %10s %10s\n' "curate-beam run (Prism)" "$bw" "$bc_"
+printf '%-28s %10.2f %10.2f\n' "curate run (local engine)" "$lw" "$lc"
+printf '%-28s %10.2f %10.2f\n' "curate-beam run (Prism)" "$bw" "$bc_"
 printf '%-28s %9.2fx %9.2fx\n' "ratio beam/local" "$(echo "$bw / $lw" | bc -l)" "$(echo "$bc_ / $lc" | bc -l)"
 echo "outputs identical: yes"
