@@ -116,6 +116,7 @@ func RunOn(ctx context.Context, cfg *Config, d Data, opts Options) (*Result, err
 			return nil, err
 		}
 		params, grads, tensors = adapter.Params, adapter.Grads, adapter.Tensors
+		model.Frozen = adapter.Frozen()
 		baseID = BaseIdentity{Path: ResolveCheckpoint(cfg.LoRA.From), SHA256: paramsHash(base.Params), Params: len(base.Params)}
 		if abs, err := filepath.Abs(baseID.Path); err == nil {
 			baseID.Path = abs

@@ -61,14 +61,16 @@ func (e *exec) linear(out, x, w []float32, n, in, o int) {
 }
 
 // linearBackward sets dx = dout · w (or adds it when accumulate) and adds
-// doutᵀ · x to dw.
+// doutᵀ · x to dw; a nil dw (a frozen weight) skips that product.
 func (e *exec) linearBackward(dx, dw, dout, x, w []float32, n, in, o int, accumulate bool) {
 	beta := float32(0)
 	if accumulate {
 		beta = 1
 	}
 	e.k.Sgemm(false, false, n, in, o, 1, dout, o, w, in, beta, dx, in)
-	e.k.Sgemm(true, false, o, in, n, 1, dout, o, x, in, 1, dw, in)
+	if dw != nil {
+		e.k.Sgemm(true, false, o, in, n, 1, dout, o, x, in, 1, dw, in)
+	}
 }
 
 // expShift sets dst[i] = exp(src[i] - shift); dst may be src. It is exp

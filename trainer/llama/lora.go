@@ -86,6 +86,7 @@ func (c LoRAConfig) NumParams(mc Config) int {
 type loraSlot struct {
 	off, rows, cols int // the rows' offset in the model's flat vector
 	a, b            int // indices into Adapter.Tensors
+	tensor          int // index of the adapted tensor in the model's layout
 }
 
 // Adapter holds the LoRA parameters for one model architecture. It never
@@ -147,7 +148,7 @@ func NewAdapter(mc Config, cfg LoRAConfig, k *blas.Kernel, seed uint64) (*Adapte
 			}
 			t := ts[1+l*nLayerTensors+which]
 			p := fmt.Sprintf("layers.%d.%s.", l, target)
-			s := loraSlot{off: t.Off + row*t.Cols, rows: rows, cols: t.Cols}
+			s := loraSlot{off: t.Off + row*t.Cols, rows: rows, cols: t.Cols, tensor: 1 + l*nLayerTensors + which}
 			s.a = add(p+"lora_a", cfg.Rank, t.Cols)
 			s.b = add(p+"lora_b", rows, cfg.Rank)
 			ad.slots = append(ad.slots, s)
@@ -199,6 +200,20 @@ func (ad *Adapter) Backward(modelGrads []float32) {
 		ad.k.Sgemm(false, true, sl.rows, r, sl.cols, s, dw, sl.cols, a, sl.cols, 0, db, r)
 		ad.k.Sgemm(true, false, r, sl.cols, sl.rows, s, b, r, dw, sl.cols, 0, da, sl.cols)
 	}
+}
+
+// Frozen is the Model.Frozen for training this adapter: every tensor but
+// the adapted ones, whose weight gradients Backward reads.
+func (ad *Adapter) Frozen() []bool {
+	ts, _ := layout(ad.Model)
+	f := make([]bool, len(ts))
+	for i := range f {
+		f[i] = true
+	}
+	for _, s := range ad.slots {
+		f[s.tensor] = false
+	}
+	return f
 }
 
 // NumParams is the number of trainable adapter floats.

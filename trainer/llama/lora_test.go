@@ -3,6 +3,7 @@ package llama
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/curatehq/curate/trainer/blas"
@@ -109,39 +110,55 @@ func TestLoRAMergeIsLowRankPath(t *testing.T) {
 }
 
 // TestGradLoRA checks the adapter's gradients against central differences
-// of the merged model's loss, for every target.
+// of the merged model's loss, for every target, and with the matrices the
+// adapter does not touch frozen (their weight gradients skipped).
 func TestGradLoRA(t *testing.T) {
-	m, ad, base := loraModel(t, LoRATargets)
-	r := rand.New(rand.NewPCG(9, 9))
-	for i := range ad.Params {
-		ad.Params[i] = float32(r.NormFloat64() * 0.3)
-	}
-	b, seq := 2, 7
-	tokens, targets := make([]int32, b*seq), make([]int32, b*seq)
-	for i := range tokens {
-		tokens[i], targets[i] = int32(r.IntN(11)), int32(r.IntN(11))
-	}
-	if err := ad.Merge(m.Params, base); err != nil {
-		t.Fatal(err)
-	}
-	m.ZeroGrad()
-	if _, err := m.TrainStep(tokens, targets, b, 1); err != nil {
-		t.Fatal(err)
-	}
-	ad.Backward(m.Grads)
-	grads := append([]float32(nil), ad.Grads...)
-	loss := func() float64 {
-		if err := ad.Merge(m.Params, base); err != nil {
-			t.Fatal(err)
-		}
-		l, err := m.Eval(tokens, targets, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
-	for _, ts := range ad.Tensors {
-		checkGrad(t, ts.Name, ad.Params[ts.Off:ts.Off+ts.Len()], grads[ts.Off:ts.Off+ts.Len()], loss, 10, r)
+	for _, targets := range [][]string{LoRATargets, {"down"}, {"q", "up"}} {
+		t.Run(strings.Join(targets, ","), func(t *testing.T) {
+			m, ad, base := loraModel(t, targets)
+			r := rand.New(rand.NewPCG(9, 9))
+			for i := range ad.Params {
+				ad.Params[i] = float32(r.NormFloat64() * 0.3)
+			}
+			b, seq := 2, 7
+			tokens, targets := make([]int32, b*seq), make([]int32, b*seq)
+			for i := range tokens {
+				tokens[i], targets[i] = int32(r.IntN(11)), int32(r.IntN(11))
+			}
+			if err := ad.Merge(m.Params, base); err != nil {
+				t.Fatal(err)
+			}
+			m.Frozen = ad.Frozen()
+			m.ZeroGrad()
+			if _, err := m.TrainStep(tokens, targets, b, 1); err != nil {
+				t.Fatal(err)
+			}
+			for i, ts := range m.Tensors {
+				if !m.Frozen[i] || !ts.Matrix {
+					continue
+				}
+				for _, g := range m.Grads[ts.Off : ts.Off+ts.Len()] {
+					if g != 0 {
+						t.Fatalf("frozen %s got a gradient", ts.Name)
+					}
+				}
+			}
+			ad.Backward(m.Grads)
+			grads := append([]float32(nil), ad.Grads...)
+			loss := func() float64 {
+				if err := ad.Merge(m.Params, base); err != nil {
+					t.Fatal(err)
+				}
+				l, err := m.Eval(tokens, targets, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			for _, ts := range ad.Tensors {
+				checkGrad(t, ts.Name, ad.Params[ts.Off:ts.Off+ts.Len()], grads[ts.Off:ts.Off+ts.Len()], loss, 10, r)
+			}
+		})
 	}
 }
 

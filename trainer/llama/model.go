@@ -16,6 +16,11 @@ type Model struct {
 	Tensors []Tensor
 	Params  []float32 // every parameter, laid out as Tensors says
 	Grads   []float32 // same layout; TrainStep adds into it, ZeroGrad clears it
+	// Frozen, when set (one flag per tensor), marks matrices whose weight
+	// gradient TrainStep may skip: their Grads are left as they are. A
+	// LoRA run freezes every matrix it does not adapt. Norm weights always
+	// get gradients (they cost nothing next to the products).
+	Frozen []bool
 
 	e        exec
 	cos, sin []float32
@@ -71,6 +76,27 @@ func (m *Model) ZeroGrad() { clear(m.Grads) }
 func (m *Model) layerTensor(buf []float32, l, which int) []float32 {
 	t := m.Tensors[1+l*nLayerTensors+which]
 	return buf[t.Off : t.Off+t.Len()]
+}
+
+// weightGrad is the gradient slice of layer l's matrix which, or nil when
+// it is frozen.
+func (m *Model) weightGrad(l, which int) []float32 {
+	if m.Frozen != nil && m.Frozen[1+l*nLayerTensors+which] {
+		return nil
+	}
+	return m.layerTensor(m.Grads, l, which)
+}
+
+// headFrozen reports whether the output head's (or, tied, the
+// embedding's) gradient may be skipped.
+func (m *Model) headFrozen() bool {
+	if m.Frozen == nil {
+		return false
+	}
+	if m.Cfg.TieEmbeddings {
+		return m.Frozen[0]
+	}
+	return m.Frozen[len(m.Tensors)-1]
 }
 
 func (m *Model) tensor(buf []float32, i int) []float32 {
@@ -216,6 +242,9 @@ func (m *Model) classifier(a *activations, targets []int32, n int, grad float32)
 	c := m.Cfg
 	w := m.head(m.Params)
 	dw := m.head(m.Grads)
+	if m.headFrozen() {
+		dw = nil
+	}
 	chunk := m.headRows(n)
 	perRow := grad / float32(n)
 	for r0 := 0; r0 < n; r0 += chunk {
@@ -287,18 +316,21 @@ func (m *Model) TrainStep(tokens, targets []int32, b int, gradScale float32) (fl
 		// MLP: out = mid + w2·swiglu(w13·norm(mid)); dres is d(out) and
 		// becomes d(mid).
 		m.e.swigluFromSigmoid(a.g, a.sig[l], a.h13[l], n, c.Hidden) // a.g holds the last layer's
-		m.e.linearBackward(a.dg, m.layerTensor(m.Grads, l, tW2), dres, a.g, m.layerTensor(m.Params, l, tW2), n, c.Hidden, dim, false)
+		m.e.linearBackward(a.dg, m.weightGrad(l, tW2), dres, a.g, m.layerTensor(m.Params, l, tW2), n, c.Hidden, dim, false)
 		m.e.swigluBackward(a.dh13, a.dg, a.sig[l], a.h13[l], n, c.Hidden)
-		m.e.linearBackward(a.dxn, m.layerTensor(m.Grads, l, tW13), a.dh13, a.xn2[l], m.layerTensor(m.Params, l, tW13), n, dim, 2*c.Hidden, false)
+		m.e.linearBackward(a.dxn, m.weightGrad(l, tW13), a.dh13, a.xn2[l], m.layerTensor(m.Params, l, tW13), n, dim, 2*c.Hidden, false)
 		m.e.rmsnormBackward(dres, m.layerTensor(m.Grads, l, tMLPNorm), a.dxn, a.mid[l], a.r2[l], m.layerTensor(m.Params, l, tMLPNorm), n, dim, a.normScratch)
 		// Attention: mid = x + wo·attn(rope(wqkv·norm(x))); dres becomes d(x).
-		m.e.linearBackward(a.dtmp, m.layerTensor(m.Grads, l, tWo), dres, a.y[l], m.layerTensor(m.Params, l, tWo), n, dim, dim, false)
+		m.e.linearBackward(a.dtmp, m.weightGrad(l, tWo), dres, a.y[l], m.layerTensor(m.Params, l, tWo), n, dim, dim, false)
 		m.e.attentionBackward(a.dqkv, a.dtmp, a.att[l], a.qkv[l], b, t, c.Heads, c.KVHeads, hd, a.attnScratch)
 		m.e.rope(a.dqkv, n, t, qkvw, c.Heads+c.KVHeads, hd, m.cos, m.sin, true)
 		// The forward's qkv holds q and k after rotation; the weight
 		// gradient needs xn1, which is unchanged.
-		m.e.linearBackward(a.dxn, m.layerTensor(m.Grads, l, tQKV), a.dqkv, a.xn1[l], m.layerTensor(m.Params, l, tQKV), n, dim, qkvw, false)
+		m.e.linearBackward(a.dxn, m.weightGrad(l, tQKV), a.dqkv, a.xn1[l], m.layerTensor(m.Params, l, tQKV), n, dim, qkvw, false)
 		m.e.rmsnormBackward(dres, m.layerTensor(m.Grads, l, tAttnNorm), a.dxn, a.res[l], a.r1[l], m.layerTensor(m.Params, l, tAttnNorm), n, dim, a.normScratch)
+	}
+	if m.Frozen != nil && m.Frozen[0] {
+		return loss, nil
 	}
 	demb := m.embedding(m.Grads)
 	for i, tok := range tokens {
