@@ -171,25 +171,31 @@ func compare(t *testing.T, local, onBeam string) {
 
 func TestBeamEqualsLocal(t *testing.T) {
 	for _, tc := range []struct {
-		name, stages string
+		name, stages, sources string
 	}{
-		{"conversion", ""},
-		{"filters-and-dedup", stages},
+		{"conversion", "", ""},
+		{"filters-and-dedup", stages, ""},
 		{"exact-by-url-and-annotate", `
 stages:
   - dedup.exact: {key: url}
   - filter.gopher_quality: {annotate_only: true}
   - dedup.minhash: {annotate_only: true, bands: 28}
   - dedup.exact: {}
-`},
-		{"barrier", stages + "  - filter.quality: {}\n  - curriculum.order: {by: quality_score}\n"},
+`, ""},
+		{"barrier", stages + "  - filter.quality: {}\n  - curriculum.order: {by: quality_score}\n", ""},
+		{"mixer", stages + "  - tokenize.encode: {tokenizer: gpt2}\n  - mixer.weights: {weights: {web: 0.7, books: 0.3}, total_tokens: 200000, seed: 3}\n",
+			"sources:\n  - jsonl: {path: \"in/part-0[01].jsonl\", domain: web}\n  - jsonl: {path: \"in/part-02.jsonl\", domain: books}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			in := filepath.Join(dir, "in")
 			os.Mkdir(in, 0o755)
 			corpus(t, in, 3, 400)
-			local, onBeam := runBoth(t, dir, "sources:\n  - jsonl: {path: \"in/*.jsonl\", domain: web}\n", tc.stages)
+			sources := tc.sources
+			if sources == "" {
+				sources = "sources:\n  - jsonl: {path: \"in/*.jsonl\", domain: web}\n"
+			}
+			local, onBeam := runBoth(t, dir, sources, tc.stages)
 			kept := len(ids(t, local))
 			if kept == 0 {
 				t.Fatal("nothing kept")
