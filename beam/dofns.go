@@ -170,9 +170,10 @@ func (f *readFn) ProcessElement(ctx context.Context, _ []byte, emit func(Batch))
 	return nil
 }
 
-// apply turns a stage's Result into the output batch (false when every row
-// was dropped), keeping each surviving row's order.
-func apply(ctx context.Context, alloc memory.Allocator, c pipelines.Component, rec arrow.Record, order []int64, res *pipelines.Result) (Batch, bool, error) {
+// applyResult turns a stage's Result into its output record (nil when
+// every row was dropped, else owned by the caller) and each surviving row's
+// order.
+func applyResult(ctx context.Context, alloc memory.Allocator, c pipelines.Component, rec arrow.Record, order []int64, res *pipelines.Result) (arrow.Record, []int64, error) {
 	annotate := annotateOnly(c)
 	var drop []string
 	if res != nil {
@@ -180,12 +181,11 @@ func apply(ctx context.Context, alloc memory.Allocator, c pipelines.Component, r
 	}
 	out, _, err := pipelines.Apply(ctx, alloc, c.Name, rec, res, annotate)
 	if err != nil {
-		return Batch{}, false, fmt.Errorf("%s: %w", where(c), err)
+		return nil, nil, fmt.Errorf("%s: %w", where(c), err)
 	}
 	if out == nil {
-		return Batch{}, false, nil
+		return nil, nil, nil
 	}
-	defer out.Release()
 	kept := order
 	if !annotate && drop != nil {
 		kept = make([]int64, 0, len(order))
@@ -195,6 +195,17 @@ func apply(ctx context.Context, alloc memory.Allocator, c pipelines.Component, r
 			}
 		}
 	}
+	return out, kept, nil
+}
+
+// apply is applyResult with the output encoded as a Batch (false when every
+// row was dropped).
+func apply(ctx context.Context, alloc memory.Allocator, c pipelines.Component, rec arrow.Record, order []int64, res *pipelines.Result) (Batch, bool, error) {
+	out, kept, err := applyResult(ctx, alloc, c, rec, order, res)
+	if err != nil || out == nil {
+		return Batch{}, false, err
+	}
+	defer out.Release()
 	b, err := newBatch(out, kept)
 	if err != nil {
 		return Batch{}, false, fmt.Errorf("%s: %w", where(c), err)
@@ -202,47 +213,63 @@ func apply(ctx context.Context, alloc memory.Allocator, c pipelines.Component, r
 	return b, true, nil
 }
 
-// stageFn runs a streaming stage (one without Sequence) batch by batch.
+// stageFn runs a chain of consecutive streaming stages (none with
+// Sequence) batch by batch, passing records between them without
+// re-encoding.
 type stageFn struct {
 	Config
-	Stage int
+	Stages []int
 
-	comp  *component
-	stage pipelines.Stage
+	comps  []*component
+	stages []pipelines.Stage
 }
 
 func (f *stageFn) Setup() error {
-	comp, s, _, err := buildStage(f.Config, f.Stage)
-	if err != nil {
-		return err
+	for _, i := range f.Stages {
+		comp, s, _, err := buildStage(f.Config, i)
+		if err != nil {
+			return err
+		}
+		f.comps, f.stages = append(f.comps, comp), append(f.stages, s)
 	}
-	f.comp, f.stage = comp, s
 	return nil
 }
 
 func (f *stageFn) ProcessElement(ctx context.Context, b Batch, emit func(Batch)) error {
-	rec, err := decode(f.comp.env.Alloc, b.IPC)
+	alloc := f.comps[0].env.Alloc
+	rec, err := decode(alloc, b.IPC)
 	if err != nil {
 		return err
+	}
+	order := b.Order
+	for k, stage := range f.stages {
+		c := f.comps[k].c
+		res, err := stage.Process(ctx, rec)
+		if err != nil {
+			rec.Release()
+			return fmt.Errorf("%s: %w", where(c), err)
+		}
+		out, kept, err := applyResult(ctx, alloc, c, rec, order, res)
+		rec.Release()
+		if err != nil || out == nil {
+			return err
+		}
+		rec, order = out, kept
 	}
 	defer rec.Release()
-	res, err := f.stage.Process(ctx, rec)
-	if err != nil {
-		return fmt.Errorf("%s: %w", where(f.comp.c), err)
-	}
-	out, ok, err := apply(ctx, f.comp.env.Alloc, f.comp.c, rec, b.Order, res)
+	out, err := newBatch(rec, order)
 	if err != nil {
 		return err
 	}
-	if ok {
-		emit(out)
-	}
+	emit(out)
 	return nil
 }
 
 func (f *stageFn) Teardown() {
-	closeComponent(f.stage)
-	f.comp.close()
+	for k := range f.stages {
+		closeComponent(f.stages[k])
+		f.comps[k].close()
+	}
 }
 
 // gatherFn runs a barrier, or a sequencer without a shuffle translation, on

@@ -35,7 +35,8 @@ func Load(path string) (Config, error) {
 // Translate builds the Beam graph of a pipeline into p:
 //
 //   - each source is one read (Impulse, then the source's own reader);
-//   - a streaming stage is a ParDo calling its Process on each batch;
+//   - consecutive streaming stages are one ParDo calling each one's
+//     Process on each batch in turn;
 //   - dedup.exact and dedup.minhash are keys -> GroupByKey -> verify ->
 //     CoGroupByKey with the batches;
 //   - any other stage that needs global order (a barrier such as
@@ -57,6 +58,14 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 		reads = append(reads, beam.ParDo(s.Scope(fmt.Sprintf("source %d %s", i, c.Name)), &readFn{Config: cfg, Source: i}, impulse))
 	}
 	docs := beam.Flatten(s, reads...)
+	var chain []int // consecutive streaming stages, run as one ParDo
+	flush := func() {
+		if len(chain) > 0 {
+			docs = beam.ParDo(s.Scope(fmt.Sprintf("stages %d-%d", chain[0], chain[len(chain)-1])),
+				&stageFn{Config: cfg, Stages: chain}, docs)
+			chain = nil
+		}
+	}
 	for i, c := range pl.Stages {
 		ss := s.Scope(fmt.Sprintf("stage %d %s", i, c.Name))
 		comp, stage, barrier, err := buildStage(cfg, i)
@@ -66,14 +75,17 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 		switch {
 		case barrier != nil:
 			closeComponent(barrier)
+			flush()
 			docs = beam.ParDo(ss, &gatherFn{Config: cfg, Stage: i}, impulse, beam.SideInput{Input: docs})
 		case isShuffled(stage):
+			flush()
 			docs, err = shuffle(ss, cfg, i, stage, docs)
 		default:
 			if _, seq := stage.(pipelines.Sequencer); seq {
+				flush()
 				docs = beam.ParDo(ss, &gatherFn{Config: cfg, Stage: i}, impulse, beam.SideInput{Input: docs})
 			} else {
-				docs = beam.ParDo(ss, &stageFn{Config: cfg, Stage: i}, docs)
+				chain = append(chain, i)
 			}
 		}
 		closeComponent(stage)
@@ -82,6 +94,7 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 			return err
 		}
 	}
+	flush()
 	for i, c := range pl.Sinks {
 		if _, err := lookup(pipelines.KindSink, c.Name); err != nil {
 			return err
