@@ -91,6 +91,9 @@ func runBoth(t *testing.T, dir, sources, stages string) (local, onBeam string) {
 	write := func(name, out string) string {
 		p := filepath.Join(dir, name)
 		y := sources + stages + "sinks:\n  - jsonl: {path: " + out + "}\n"
+		if strings.Contains(stages, "tokenize.encode") {
+			y += "  - tokens: {path: " + out + "-tokens, tokenizer: gpt2, val_fraction: 0.1}\n"
+		}
 		if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +118,17 @@ func runBoth(t *testing.T, dir, sources, stages string) (local, onBeam string) {
 	if _, err := prism.Execute(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	return readDir(t, filepath.Join(dir, "out-local")), readDir(t, filepath.Join(dir, "out-beam"))
+	local, onBeam = readDir(t, filepath.Join(dir, "out-local")), readDir(t, filepath.Join(dir, "out-beam"))
+	if strings.Contains(stages, "tokenize.encode") {
+		lt, bt := readTree(t, filepath.Join(dir, "out-local-tokens")), readTree(t, filepath.Join(dir, "out-beam-tokens"))
+		if lt != bt {
+			t.Errorf("token stores differ (%d and %d bytes)", len(lt), len(bt))
+		}
+		if !strings.Contains(lt, ".bin") {
+			t.Errorf("no token shards written")
+		}
+	}
+	return local, onBeam
 }
 
 // readDir concatenates a sink folder's files in name order, each headed by
@@ -133,6 +146,26 @@ func readDir(t *testing.T, dir string) string {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&b, "== %s\n%s", e.Name(), data)
+	}
+	return b.String()
+}
+
+// readTree concatenates every file under dir in path order, each headed by
+// its relative path.
+func readTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(&b, "== %s\n%s", rel, data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return b.String()
 }
