@@ -101,7 +101,9 @@ func Write(dir string, seed uint64) error {
 			f := foreign[r.IntN(len(foreign))]
 			text = f.text + "\n\n" + f.text
 		case r.IntN(30) == 0:
-			text = "Buy now! Best price! Click here!"
+			// Spam long enough for trigram language ID (short texts would
+			// make filter.language load its 2 GB high-accuracy models).
+			text = strings.Repeat("Buy now! Best price ever! Click here for the deal of the year! ", 4)
 		}
 		pages = append(pages, text)
 		if err := enc.Encode(map[string]string{"id": fmt.Sprintf("web-%05d", i), "text": text,
