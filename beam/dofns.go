@@ -84,15 +84,15 @@ func buildStage(cfg Config, i int) (*component, pipelines.Stage, pipelines.Barri
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if e.barrier != nil {
-		b, err := e.barrier(c.Params, comp.env)
+	if e.Barrier != nil {
+		b, err := e.Barrier(c.Params, comp.env)
 		if err != nil {
 			comp.close()
 			return nil, nil, nil, fmt.Errorf("%s: %w", where(c), err)
 		}
 		return comp, nil, b, nil
 	}
-	s, err := e.stage(c.Params, comp.env)
+	s, err := e.Stage(c.Params, comp.env)
 	if err != nil {
 		comp.close()
 		return nil, nil, nil, fmt.Errorf("%s: %w", where(c), err)
@@ -133,7 +133,7 @@ func (f *readFn) ProcessElement(ctx context.Context, _ []byte, emit func(Batch))
 		return err
 	}
 	defer comp.close()
-	s, err := e.source(c.Params, comp.env)
+	s, err := e.Source(c.Params, comp.env)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where(c), err)
 	}
@@ -396,7 +396,7 @@ func (f *sinkFn) ProcessElement(ctx context.Context, _ []byte, batches func(*Bat
 		all = append(all, b)
 	}
 	sortBatches(all)
-	s, err := e.sink(c.Params, comp.env)
+	s, err := e.Sink(c.Params, comp.env)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where(c), err)
 	}

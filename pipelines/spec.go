@@ -500,3 +500,23 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// Constructors are a registered component's constructors, for engines other
+// than Run that build components themselves (curate-beam). Exactly one is
+// set for a source or sink; Stage or Barrier for a stage.
+type Constructors struct {
+	Spec    *Spec
+	Source  SourceFunc
+	Stage   StageFunc
+	Barrier BarrierFunc
+	Sink    SinkFunc
+}
+
+// LookupConstructors returns the constructors registered under name.
+func LookupConstructors(kind Kind, name string) (Constructors, bool) {
+	e, ok := lookup(kind, name)
+	if !ok {
+		return Constructors{}, false
+	}
+	return Constructors{Spec: e.spec, Source: e.source, Stage: e.stage, Barrier: e.barrier, Sink: e.sink}, true
+}
