@@ -721,21 +721,28 @@ func (r *run) runStage(ctx context.Context, s *stageRun, in <-chan item, final c
 	return r.processOrdered(ctx, s, in, final)
 }
 
-// processOrdered runs Process (and, for a sequencer, Sequence in input
-// order) on the stage's workers and emits the results in input order.
-func (r *run) processOrdered(ctx context.Context, s *stageRun, in <-chan item, out chan<- item) (err error) {
+// slot is one item of an ordered pool: a worker fills it, the collector
+// takes slots in input order.
+type slot struct {
+	it   item
+	res  *Result
+	err  error
+	done chan struct{}
+}
+
+// ordered runs work on the items of in on opts.Workers goroutines and calls
+// collect for each item in input order: each item gets a slot in an ordered
+// queue, the workers fill slots in any order, and the collector empties
+// them in order. Items for which skip is true (checkpoints) bypass the
+// workers. It closes out when done and releases whatever a failure left.
+func (r *run) ordered(ctx context.Context, who string, in <-chan item, out chan<- item,
+	skip func(item) bool, work func(context.Context, *slot), collect func(context.Context, *slot) error) (err error) {
 	defer close(out)
 	defer func() {
 		if err != nil {
 			r.drain(in)
 		}
 	}()
-	type slot struct {
-		it   item
-		res  *Result
-		err  error
-		done chan struct{}
-	}
 	workers := r.opts.Workers
 	jobs := make(chan *slot, workers)
 	order := make(chan *slot, workers*2)
@@ -744,38 +751,30 @@ func (r *run) processOrdered(ctx context.Context, s *stageRun, in <-chan item, o
 		g.Go(func() error {
 			for sl := range jobs {
 				func() {
-					defer panicErr(where(s.c), &sl.err)
-					t0 := time.Now()
-					sl.res, sl.err = s.stage.Process(gctx, sl.it.rec)
-					if sl.err == nil && s.seq == nil {
-						// Without a sequencer the output can be built here, in parallel.
-						sl.err = r.finish(gctx, s, sl.it.rec, sl.res, &sl.it)
-					}
-					s.busy.Add(int64(time.Since(t0)))
+					defer panicErr(who, &sl.err)
+					work(gctx, sl)
 				}()
 				close(sl.done)
 			}
 			return nil
 		})
 	}
-	// Dispatcher: one slot per item, queued in order.
-	g.Go(func() error {
+	g.Go(func() error { // dispatcher: one slot per item, queued in order
 		defer close(order)
 		defer close(jobs)
 		for it := range in {
 			sl := &slot{it: it, done: make(chan struct{})}
-			if it.cp != nil {
+			bypass := skip(it)
+			if bypass {
 				close(sl.done)
 			}
 			select {
 			case order <- sl:
 			case <-gctx.Done():
-				if it.rec != nil {
-					it.rec.Release()
-				}
+				it.release()
 				return gctx.Err()
 			}
-			if it.cp == nil {
+			if !bypass {
 				select {
 				case jobs <- sl:
 				case <-gctx.Done():
@@ -787,76 +786,14 @@ func (r *run) processOrdered(ctx context.Context, s *stageRun, in <-chan item, o
 		}
 		return nil
 	})
-	// Collector: in order.
-	g.Go(func() error {
+	g.Go(func() error { // collector: in order
 		for sl := range order {
 			select {
 			case <-sl.done:
 			case <-gctx.Done():
 				<-sl.done
 			}
-			emit := func(it item) error { return send(gctx, out, it) }
-			var pe *panicError
-			if sl.err != nil && errors.As(sl.err, &pe) && sl.it.rec != nil && gctx.Err() == nil {
-				// A panic on a batch: find the record(s) it came from.
-				if err := r.isolate(gctx, s, sl.it.rec, emit); err != nil {
-					return err
-				}
-				continue
-			}
-			if gctx.Err() != nil || sl.err != nil {
-				if sl.it.rec != nil {
-					sl.it.rec.Release()
-				}
-				if sl.err != nil {
-					return fmt.Errorf("%s: %w", where(s.c), sl.err)
-				}
-				continue
-			}
-			if sl.it.cp != nil {
-				if s.seq == nil { // a sequencer's counts are taken after its apply pool
-					sl.it.cp.counts[s.idx] = s.counts()
-				}
-				if err := r.snapshotStage(gctx, s.idx, s, s.stage, sl.it.cp); err != nil {
-					return err
-				}
-				if err := send(gctx, out, sl.it); err != nil {
-					return err
-				}
-				continue
-			}
-			if s.seq != nil {
-				err := func() (err error) {
-					defer panicErr(where(s.c), &err)
-					t0 := time.Now()
-					defer func() { s.busy.Add(int64(time.Since(t0))) }()
-					return s.seq.Sequence(gctx, sl.it.rec, sl.res)
-				}()
-				if err != nil && errors.As(err, &pe) && sl.it.rec != nil {
-					if err := r.isolate(gctx, s, sl.it.rec, emit); err != nil {
-						return err
-					}
-					continue
-				}
-				if err != nil {
-					sl.it.rec.Release()
-					return fmt.Errorf("%s: %w", where(s.c), err)
-				}
-				sl.it.pending = sl.res
-				if sl.it.pending == nil {
-					sl.it.pending = &Result{}
-				}
-				if err := send(gctx, out, sl.it); err != nil {
-					return err
-				}
-				continue
-			}
-			s.add(sl.it.tally)
-			sl.it.tally = nil
-			if sl.it.rec == nil { // every row dropped
-				continue
-			}
-			if err := send(gctx, out, sl.it); err != nil {
+			if err := collect(gctx, sl); err != nil {
 				return err
 			}
 		}
@@ -865,11 +802,74 @@ func (r *run) processOrdered(ctx context.Context, s *stageRun, in <-chan item, o
 	err = g.Wait()
 	for sl := range order { // after a failure: release what never reached the collector
 		<-sl.done
-		if sl.it.rec != nil {
-			sl.it.rec.Release()
-		}
+		sl.it.release()
 	}
 	return err
+}
+
+// processOrdered runs Process (and, for a sequencer, Sequence in input
+// order) on the stage's workers and emits the results in input order.
+func (r *run) processOrdered(ctx context.Context, s *stageRun, in <-chan item, out chan<- item) error {
+	work := func(ctx context.Context, sl *slot) {
+		t0 := time.Now()
+		sl.res, sl.err = s.stage.Process(ctx, sl.it.rec)
+		if sl.err == nil && s.seq == nil {
+			// Without a sequencer the output can be built here, in parallel.
+			sl.err = r.finish(ctx, s, sl.it.rec, sl.res, &sl.it)
+		}
+		s.busy.Add(int64(time.Since(t0)))
+	}
+	collect := func(ctx context.Context, sl *slot) error {
+		emit := func(it item) error { return send(ctx, out, it) }
+		var pe *panicError
+		if sl.err != nil && errors.As(sl.err, &pe) && sl.it.rec != nil && ctx.Err() == nil {
+			// A panic on a batch: find the record(s) it came from.
+			return r.isolate(ctx, s, sl.it.rec, emit)
+		}
+		if ctx.Err() != nil || sl.err != nil {
+			sl.it.release()
+			if sl.err != nil {
+				return fmt.Errorf("%s: %w", where(s.c), sl.err)
+			}
+			return nil
+		}
+		if sl.it.cp != nil {
+			if s.seq == nil { // a sequencer's counts are taken after its apply pool
+				sl.it.cp.counts[s.idx] = s.counts()
+			}
+			if err := r.snapshotStage(ctx, s.idx, s, s.stage, sl.it.cp); err != nil {
+				return err
+			}
+			return send(ctx, out, sl.it)
+		}
+		if s.seq != nil {
+			err := func() (err error) {
+				defer panicErr(where(s.c), &err)
+				t0 := time.Now()
+				defer func() { s.busy.Add(int64(time.Since(t0))) }()
+				return s.seq.Sequence(ctx, sl.it.rec, sl.res)
+			}()
+			if err != nil && errors.As(err, &pe) && sl.it.rec != nil {
+				return r.isolate(ctx, s, sl.it.rec, emit)
+			}
+			if err != nil {
+				sl.it.rec.Release()
+				return fmt.Errorf("%s: %w", where(s.c), err)
+			}
+			sl.it.pending = sl.res
+			if sl.it.pending == nil {
+				sl.it.pending = &Result{}
+			}
+			return send(ctx, out, sl.it)
+		}
+		s.add(sl.it.tally)
+		sl.it.tally = nil
+		if sl.it.rec == nil { // every row dropped
+			return nil
+		}
+		return send(ctx, out, sl.it)
+	}
+	return r.ordered(ctx, where(s.c), in, out, func(it item) bool { return it.cp != nil }, work, collect)
 }
 
 // isolate re-runs a batch on which a stage panicked one record at a time:
@@ -936,102 +936,35 @@ func (r *run) isolate(ctx context.Context, s *stageRun, rec arrow.Record, emit f
 // applyOrdered builds the output of a sequencer stage's batches on the
 // stage's workers (Apply) and emits it in input order, adding each batch's
 // counts in order so a checkpoint's counts are exactly those before it.
-func (r *run) applyOrdered(ctx context.Context, s *stageRun, in <-chan item, out chan<- item) (err error) {
-	defer close(out)
-	defer func() {
-		if err != nil {
-			r.drain(in)
-		}
-	}()
-	type slot struct {
-		it   item
-		err  error
-		done chan struct{}
+func (r *run) applyOrdered(ctx context.Context, s *stageRun, in <-chan item, out chan<- item) error {
+	work := func(ctx context.Context, sl *slot) {
+		t0 := time.Now()
+		res := sl.it.pending
+		sl.it.pending = nil
+		sl.err = r.finish(ctx, s, sl.it.rec, res, &sl.it)
+		s.busy.Add(int64(time.Since(t0)))
 	}
-	workers := r.opts.Workers
-	jobs := make(chan *slot, workers)
-	order := make(chan *slot, workers*2)
-	g, gctx := errgroup.WithContext(ctx)
-	for w := 0; w < workers; w++ {
-		g.Go(func() error {
-			for sl := range jobs {
-				func() {
-					defer panicErr(where(s.c), &sl.err)
-					t0 := time.Now()
-					res := sl.it.pending
-					sl.it.pending = nil
-					sl.err = r.finish(gctx, s, sl.it.rec, res, &sl.it)
-					s.busy.Add(int64(time.Since(t0)))
-				}()
-				close(sl.done)
+	collect := func(ctx context.Context, sl *slot) error {
+		if ctx.Err() != nil || sl.err != nil {
+			sl.it.release()
+			if sl.err != nil {
+				return fmt.Errorf("%s: %w", where(s.c), sl.err)
 			}
 			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(order)
-		defer close(jobs)
-		for it := range in {
-			sl := &slot{it: it, done: make(chan struct{})}
-			if it.pending == nil {
-				close(sl.done) // a checkpoint, or a row isolate already built
-			}
-			select {
-			case order <- sl:
-			case <-gctx.Done():
-				it.release()
-				return gctx.Err()
-			}
-			if it.pending != nil {
-				select {
-				case jobs <- sl:
-				case <-gctx.Done():
-					sl.err = gctx.Err()
-					close(sl.done)
-					return gctx.Err()
-				}
-			}
 		}
-		return nil
-	})
-	g.Go(func() error {
-		for sl := range order {
-			select {
-			case <-sl.done:
-			case <-gctx.Done():
-				<-sl.done
-			}
-			if gctx.Err() != nil || sl.err != nil {
-				sl.it.release()
-				if sl.err != nil {
-					return fmt.Errorf("%s: %w", where(s.c), sl.err)
-				}
-				continue
-			}
-			if sl.it.cp != nil {
-				sl.it.cp.counts[s.idx] = s.counts()
-				if err := send(gctx, out, sl.it); err != nil {
-					return err
-				}
-				continue
-			}
-			s.add(sl.it.tally)
-			sl.it.tally = nil
-			if sl.it.rec == nil {
-				continue
-			}
-			if err := send(gctx, out, sl.it); err != nil {
-				return err
-			}
+		if sl.it.cp != nil {
+			sl.it.cp.counts[s.idx] = s.counts()
+			return send(ctx, out, sl.it)
 		}
-		return nil
-	})
-	err = g.Wait()
-	for sl := range order {
-		<-sl.done
-		sl.it.release()
+		s.add(sl.it.tally)
+		sl.it.tally = nil
+		if sl.it.rec == nil {
+			return nil
+		}
+		return send(ctx, out, sl.it)
 	}
-	return err
+	// Checkpoints and rows isolate already built carry no pending Result.
+	return r.ordered(ctx, where(s.c), in, out, func(it item) bool { return it.pending == nil }, work, collect)
 }
 
 // finish applies a Result: it replaces it.rec (releasing the input) with
