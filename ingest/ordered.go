@@ -155,10 +155,31 @@ func (r *parallelReader) produce(ctx context.Context, inputs []*inputFile, work 
 		}
 		return nil
 	}
-	for _, in := range inputs {
-		st, err := openStream(ctx, in.path)
+	// The next remote object is opened (and starts reading ahead) while
+	// this one is parsed.
+	var next <-chan opened
+	defer func() {
+		if next != nil {
+			if o := <-next; o.st != nil {
+				o.st.Close()
+			}
+		}
+	}()
+	for i, in := range inputs {
+		var st *stream
+		var err error
+		if next != nil {
+			o := <-next
+			next = nil
+			st, err = o.st, o.err
+		} else {
+			st, err = openStream(ctx, in.path)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
+		}
+		if i+1 < len(inputs) && storage.Scheme(inputs[i+1].path) != "" {
+			next = openAhead(ctx, inputs[i+1].path)
 		}
 		c := newChunker(st, r.chunkSize)
 		c.buffers = r.buffers

@@ -61,6 +61,9 @@ func openStream(ctx context.Context, path string) (*stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	if storage.Scheme(path) != "" {
+		f = newReadAhead(f)
+	}
 	s := &stream{Reader: f, file: f}
 	switch compressionOf(path) {
 	case compressGzip:
