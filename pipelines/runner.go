@@ -225,6 +225,12 @@ func (r *run) build() (err error) {
 			return fmt.Errorf("%s: %w", where(c), err)
 		}
 		r.sinks = append(r.sinks, &sinkRun{c: c, sink: s})
+		if _, ok := c.Params.spec.Field("path"); ok && c.Params.String("path") != "" {
+			// A killed run leaves uncommitted temporary files behind.
+			if err := storage.RemoveStaleTemp((&Env{Dir: r.p.Dir}).Path(c.Params.String("path"))); err != nil {
+				return fmt.Errorf("%s: removing stale temporary files: %w", where(c), err)
+			}
+		}
 	}
 	return r.openJournal(context.Background())
 }
@@ -240,6 +246,9 @@ func (r *run) openJournal(ctx context.Context) error {
 		dir = DefaultStateDir(r.p)
 	} else {
 		dir = (&Env{Dir: r.p.Dir}).Path(dir)
+	}
+	if err := storage.RemoveStaleTemp(dir); err != nil {
+		return fmt.Errorf("state folder %s: removing stale temporary files: %w", dir, err)
 	}
 	r.journal = &journaler{dir: dir, pipeline: pipelineHash(r.p), inputs: inputsHash(r.sources)}
 	for _, sr := range r.stages {

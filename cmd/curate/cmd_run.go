@@ -70,6 +70,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	resume := fs.Bool("resume", false, "continue an interrupted run from its journal")
 	force := fs.Bool("force-restart", false, "start over even if a journal exists")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	fs.IntVar(&opts.BatchRows, "batch-rows", 0, "most documents in one batch (default 1024; batches also close at 4 MiB)")
 	fs.Var(sizeFlag{&opts.CheckpointBytes}, "checkpoint-bytes", "input text between checkpoint barriers (default 64MiB); fixed per output: a resumed run must use the same value")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: curate run [flags] PIPELINE.yaml")

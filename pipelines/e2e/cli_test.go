@@ -65,7 +65,7 @@ func TestCLIExitCodes(t *testing.T) {
 	// Ctrl-C: stops at a checkpoint, exit 130, says how to resume.
 	p := filepath.Join(dir, "p.yaml")
 	os.WriteFile(p, []byte(killPipeline), 0o644)
-	cmd := exec.Command(bin, "run", "--quiet", "--checkpoint-bytes", "128KiB", p)
+	cmd := exec.Command(bin, "run", "--quiet", "--batch-rows", "32", "--checkpoint-bytes", "16KiB", p)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -83,7 +83,7 @@ func TestCLIExitCodes(t *testing.T) {
 	if exitCode(err) != 130 || !strings.Contains(stderr.String(), "curate run --resume") {
 		t.Fatalf("interrupted run: exit %d\n%s", exitCode(err), stderr.String())
 	}
-	out, err = exec.Command(bin, "run", "--quiet", "--checkpoint-bytes", "128KiB", "--resume", p).CombinedOutput()
+	out, err = exec.Command(bin, "run", "--quiet", "--batch-rows", "32", "--checkpoint-bytes", "16KiB", "--resume", p).CombinedOutput()
 	if err != nil {
 		t.Fatalf("resume: %v\n%s", err, out)
 	}

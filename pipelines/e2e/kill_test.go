@@ -151,7 +151,7 @@ func killAndResume(t *testing.T, pipeline string, minKills int) {
 		return dir
 	}
 	run := func(dir string, extra ...string) *exec.Cmd {
-		args := append([]string{"run", "--quiet", "--workers", "2", "--checkpoint-bytes", "256KiB"}, extra...)
+		args := append([]string{"run", "--quiet", "--workers", "2", "--batch-rows", "64", "--checkpoint-bytes", "64KiB"}, extra...)
 		return exec.Command(bin, append(args, filepath.Join(dir, "p.yaml"))...)
 	}
 	clean := setup("clean")
@@ -205,7 +205,7 @@ func killAndResume(t *testing.T, pipeline string, minKills int) {
 		// checkpoint, later a random few milliseconds after the run saved
 		// a checkpoint beyond the one it resumed from.
 		before, final := journalState()
-		delay := time.Duration(r.IntN(40)) * time.Millisecond
+		delay := time.Duration(r.IntN(10)) * time.Millisecond
 		start := time.Now()
 		emitDelay := time.Duration(100+r.IntN(400)) * time.Millisecond
 		var err error
@@ -217,7 +217,7 @@ func killAndResume(t *testing.T, pipeline string, minKills int) {
 				exited = true
 				break wait
 			case <-time.After(2 * time.Millisecond):
-				if kills == 0 || checkpointOf() > before {
+				if cp, fin := journalState(); kills == 0 || (cp > before && !fin) {
 					time.Sleep(delay)
 					break wait
 				}
@@ -242,6 +242,16 @@ func killAndResume(t *testing.T, pipeline string, minKills int) {
 	t.Logf("%d kills, %d resumes from a journal; clean run %v", kills, resumes, full)
 	if kills < minKills || resumes < minKills-2 {
 		t.Fatalf("only %d kills and %d resumes happened", kills, resumes)
+	}
+	var stale []string
+	filepath.Walk(filepath.Join(dir, "out"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && strings.HasPrefix(info.Name(), ".curate-tmp-") {
+			stale = append(stale, p)
+		}
+		return nil
+	})
+	if len(stale) > 0 {
+		t.Errorf("temporary files left after the final run: %v", stale)
 	}
 	got := outputs(t, filepath.Join(dir, "out"))
 	if len(got) != len(want) {

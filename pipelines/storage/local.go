@@ -143,6 +143,29 @@ func matchSegs(pat, segs []string) bool {
 	return len(segs) == 0
 }
 
+// RemoveStaleTemp removes the ".curate-tmp-*" files a killed process left
+// in a local folder (and its subfolders): writes that never committed. It
+// does nothing for remote paths, where an uncommitted multipart upload
+// leaves no object. Call it only when no other process writes there.
+func RemoveStaleTemp(dir string) error {
+	if Scheme(dir) != "" {
+		return nil
+	}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // a missing folder has nothing stale in it
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), ".curate-tmp-") {
+			return os.Remove(p)
+		}
+		return nil
+	})
+	if os.IsNotExist(err) {
+		return nil
+	}
+	return err
+}
+
 // Create implements Backend.
 func (Local) Create(_ context.Context, p string) (Writer, error) {
 	dir := filepath.Dir(p)
