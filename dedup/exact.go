@@ -167,15 +167,7 @@ func (e *Exact) Finish(ctx context.Context) error {
 	e.stats.spilled = len(e.idx.spilled)
 	e.stats.indexed = int64(e.idx.total)
 	if e.indexPath != "" {
-		w, err := storage.Create(ctx, e.indexPath)
-		if err != nil {
-			return fmt.Errorf("dedup.exact: saving index: %w", err)
-		}
-		defer w.Abort()
-		if err := e.Snapshot(w); err != nil {
-			return fmt.Errorf("dedup.exact: saving index %s: %w", e.indexPath, err)
-		}
-		if err := w.Commit(); err != nil {
+		if err := pipelines.SaveSnapshot(ctx, e.indexPath, e); err != nil {
 			return fmt.Errorf("dedup.exact: saving index %s: %w", e.indexPath, err)
 		}
 	}

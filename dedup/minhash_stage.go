@@ -176,15 +176,7 @@ func (m *MinHash) Finish(ctx context.Context) error {
 	m.stats.spilled = len(m.idx.spilled)
 	m.stats.indexed = int64(m.idx.total)
 	if m.indexPath != "" {
-		w, err := storage.Create(ctx, m.indexPath)
-		if err != nil {
-			return fmt.Errorf("dedup.minhash: saving index: %w", err)
-		}
-		defer w.Abort()
-		if err := m.Snapshot(w); err != nil {
-			return fmt.Errorf("dedup.minhash: saving index %s: %w", m.indexPath, err)
-		}
-		if err := w.Commit(); err != nil {
+		if err := pipelines.SaveSnapshot(ctx, m.indexPath, m); err != nil {
 			return fmt.Errorf("dedup.minhash: saving index %s: %w", m.indexPath, err)
 		}
 	}

@@ -301,3 +301,55 @@ func textBytes(rec arrow.Record) int64 {
 	offs := texts.ValueOffsets() // Len()+1 entries
 	return int64(offs[len(offs)-1] - offs[0])
 }
+
+// fileBatches is what the text and parquet sources share: their file list,
+// made on the first Next, and the batch they fill one document at a time.
+type fileBatches struct {
+	env     *pipelines.Env
+	kind    string // the source's name, for messages
+	pattern string
+
+	started bool
+	failed  error
+	files   []*inputFile
+	next    int // index of the next file to open
+	b       *pipelines.DocBuilder
+}
+
+// batch lists the files on the first call, then calls step (which adds at
+// most one document and reports whether input is left) until the batch is
+// full or the input ends. A failure is sticky: later calls return it.
+func (f *fileBatches) batch(ctx context.Context, step func(context.Context) (bool, error)) (arrow.Record, error) {
+	if f.failed != nil {
+		return nil, f.failed
+	}
+	if !f.started {
+		f.started = true
+		files, err := listInputs(ctx, f.kind, f.pattern)
+		if err != nil {
+			f.failed = err
+			return nil, err
+		}
+		for _, in := range files {
+			f.files = append(f.files, &inputFile{path: in.Path, rel: storage.RelativeTo(f.pattern, in.Path)})
+		}
+		f.b = pipelines.NewDocBuilder(f.env)
+	}
+	for !f.b.Full() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		more, err := step(ctx)
+		if err != nil {
+			f.failed = err
+			return nil, err
+		}
+		if !more {
+			break
+		}
+	}
+	if f.b.Len() == 0 {
+		return nil, io.EOF
+	}
+	return f.b.Build(), nil
+}

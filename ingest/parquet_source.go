@@ -38,17 +38,10 @@ func init() {
 // fetched (ranged reads on object stores). Flat columns are converted value
 // by value; a nested column is rebuilt per row and carried as JSON text.
 type parquetSource struct {
-	env                        *pipelines.Env
-	pattern                    string
+	fileBatches
 	domain, textField, idField string
 
-	started bool
-	failed  error
-	files   []*inputFile
-	next    int
-
 	cur *parquetFile
-	b   *pipelines.DocBuilder
 	id  []byte
 }
 
@@ -82,8 +75,8 @@ type parquetCol struct {
 }
 
 func newParquetSource(p pipelines.Params, env *pipelines.Env) (pipelines.Source, error) {
-	s := &parquetSource{env: env, pattern: env.Path(p.String("path")), domain: p.String("domain"),
-		textField: p.String("text_field"), idField: p.String("id_field")}
+	s := &parquetSource{fileBatches: fileBatches{env: env, kind: "parquet", pattern: env.Path(p.String("path"))},
+		domain: p.String("domain"), textField: p.String("text_field"), idField: p.String("id_field")}
 	if s.textField == s.idField {
 		return nil, fmt.Errorf("parquet: text_field and id_field are both %q", s.textField)
 	}
@@ -91,40 +84,7 @@ func newParquetSource(p pipelines.Params, env *pipelines.Env) (pipelines.Source,
 }
 
 // Next returns the next batch of documents, or io.EOF.
-func (s *parquetSource) Next(ctx context.Context) (arrow.Record, error) {
-	if s.failed != nil {
-		return nil, s.failed
-	}
-	if !s.started {
-		s.started = true
-		files, err := listInputs(ctx, "parquet", s.pattern)
-		if err != nil {
-			s.failed = err
-			return nil, err
-		}
-		for _, f := range files {
-			s.files = append(s.files, &inputFile{path: f.Path, rel: storage.RelativeTo(s.pattern, f.Path)})
-		}
-		s.b = pipelines.NewDocBuilder(s.env)
-	}
-	for !s.b.Full() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		more, err := s.step(ctx)
-		if err != nil {
-			s.failed = err
-			return nil, err
-		}
-		if !more {
-			break
-		}
-	}
-	if s.b.Len() == 0 {
-		return nil, io.EOF
-	}
-	return s.b.Build(), nil
-}
+func (s *parquetSource) Next(ctx context.Context) (arrow.Record, error) { return s.batch(ctx, s.step) }
 
 // step opens a file, reads rows or takes one row; false when all is done.
 func (s *parquetSource) step(ctx context.Context) (more bool, err error) {

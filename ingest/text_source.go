@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/curatehq/curate/pipelines"
-	"github.com/curatehq/curate/pipelines/storage"
 )
 
 func init() {
@@ -32,15 +31,9 @@ func init() {
 // numbers of split: line. The source column is the file's path relative
 // to the pattern's fixed prefix.
 type textSource struct {
-	env     *pipelines.Env
-	pattern string
-	split   string
-	domain  string
-
-	started bool
-	failed  error
-	files   []*inputFile
-	next    int // index of the next file to open
+	fileBatches
+	split  string
+	domain string
 
 	file   *inputFile
 	st     *stream
@@ -49,50 +42,16 @@ type textSource struct {
 	line   int64  // 0-based number of data's first line
 	para   []byte // the paragraph being gathered
 	paraN  int64  // 0-based index of the next paragraph
-	b      *pipelines.DocBuilder
 	id     []byte
 }
 
 func newTextSource(p pipelines.Params, env *pipelines.Env) (pipelines.Source, error) {
-	return &textSource{env: env, pattern: env.Path(p.String("path")), split: p.String("split"),
-		domain: p.String("domain")}, nil
+	return &textSource{fileBatches: fileBatches{env: env, kind: "text", pattern: env.Path(p.String("path"))},
+		split: p.String("split"), domain: p.String("domain")}, nil
 }
 
 // Next returns the next batch of documents, or io.EOF.
-func (s *textSource) Next(ctx context.Context) (arrow.Record, error) {
-	if s.failed != nil {
-		return nil, s.failed
-	}
-	if !s.started {
-		s.started = true
-		files, err := listInputs(ctx, "text", s.pattern)
-		if err != nil {
-			s.failed = err
-			return nil, err
-		}
-		for _, f := range files {
-			s.files = append(s.files, &inputFile{path: f.Path, rel: storage.RelativeTo(s.pattern, f.Path)})
-		}
-		s.b = pipelines.NewDocBuilder(s.env)
-	}
-	for !s.b.Full() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		more, err := s.step(ctx)
-		if err != nil {
-			s.failed = err
-			return nil, err
-		}
-		if !more {
-			break
-		}
-	}
-	if s.b.Len() == 0 {
-		return nil, io.EOF
-	}
-	return s.b.Build(), nil
-}
+func (s *textSource) Next(ctx context.Context) (arrow.Record, error) { return s.batch(ctx, s.step) }
 
 // step makes progress: opens a file, reads a chunk or takes a line. It
 // returns false when every file is done.

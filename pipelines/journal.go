@@ -169,7 +169,10 @@ func snapName(kind string, i int, cp int64) string {
 	return fmt.Sprintf("cp%06d-%s%02d.snap", cp, kind, i)
 }
 
-func saveSnapshot(ctx context.Context, path string, c Checkpointer) error {
+// SaveSnapshot writes c's snapshot to path atomically: nothing appears at
+// path unless the whole snapshot was written. The journal uses it for every
+// checkpoint, and stages use it to save incremental indexes.
+func SaveSnapshot(ctx context.Context, path string, c Checkpointer) error {
 	w, err := storage.Create(ctx, path)
 	if err != nil {
 		return err
@@ -205,16 +208,7 @@ func textBytes(rec arrow.Record) int64 {
 	return int64(offs[len(offs)-1] - offs[0])
 }
 
-func sortedLogKeys(m map[int][]string) []int {
-	var ks []int
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Ints(ks)
-	return ks
-}
-
-func sortedKeys(m map[int]string) []int {
+func sortedKeys[V any](m map[int]V) []int {
 	var ks []int
 	for k := range m {
 		ks = append(ks, k)

@@ -304,7 +304,7 @@ func (r *run) openJournal(ctx context.Context) error {
 			return fmt.Errorf("resume: %s: %w", where(r.sinks[i].c), err)
 		}
 	}
-	for _, i := range sortedLogKeys(j.Logs) {
+	for _, i := range sortedKeys(j.Logs) {
 		if i >= len(r.stages) || r.stages[i].log == nil {
 			return fmt.Errorf("resume: journal has a log for stage %d, which keeps none", i)
 		}
@@ -376,7 +376,7 @@ func (r *run) snapshotStage(ctx context.Context, idx int, sr *stageRun, comp any
 		return nil
 	}
 	name := snapName("stage", idx, cp.ID)
-	if err := saveSnapshot(ctx, storage.Join(r.journal.dir, name), c); err != nil {
+	if err := SaveSnapshot(ctx, storage.Join(r.journal.dir, name), c); err != nil {
 		return fmt.Errorf("%s: checkpoint: %w", where(sr.c), err)
 	}
 	cp.snaps[idx] = name
@@ -403,7 +403,7 @@ func (r *run) checkpoint(ctx context.Context, cp *Checkpoint) error {
 				break
 			}
 			name := snapName("sink", i, cp.ID)
-			if err := saveSnapshot(ctx, storage.Join(r.journal.dir, name), c); err != nil {
+			if err := SaveSnapshot(ctx, storage.Join(r.journal.dir, name), c); err != nil {
 				return fmt.Errorf("%s: checkpoint: %w", where(s.c), err)
 			}
 			j.Sinks[i] = name
@@ -447,12 +447,7 @@ func (r *run) closeAll() {
 	}
 	r.sources = nil
 	for _, s := range r.stages {
-		if c, ok := any(s.stage).(io.Closer); ok && s.stage != nil {
-			c.Close()
-		}
-		if c, ok := any(s.barrier).(io.Closer); ok && s.barrier != nil {
-			c.Close()
-		}
+		closeIfCloser(s.stage, s.barrier)
 	}
 	for _, s := range r.sinks {
 		s.sink.Abort()

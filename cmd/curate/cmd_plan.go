@@ -52,7 +52,7 @@ func planCmd(args []string, stdout, stderr io.Writer) int {
 	hours := fs.Float64("hours", 0, "compute budget as device-hours (with --tflops)")
 	tflops := fs.Float64("tflops", 0, "sustained TFLOP/s per device for --hours")
 	vocab := fs.Int("vocab", 0, "vocabulary size (default: the store's, else 50257)")
-	context := fs.Int("context", 1024, "training context")
+	contextLen := fs.Int("context", 1024, "training context")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -60,7 +60,7 @@ func planCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var in plan.Input
-	in.Vocab, in.Context = *vocab, *context
+	in.Vocab, in.Context = *vocab, *contextLen
 	var err error
 	if *tokens != "" {
 		if in.Tokens, err = parseCount(*tokens); err != nil {
@@ -69,7 +69,7 @@ func planCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *data != "" {
-		sum, err := store.Inspect(contextBG(), *data)
+		sum, err := store.Inspect(context.Background(), *data)
 		if err != nil {
 			fmt.Fprintf(stderr, "curate plan: %v\n", err)
 			return 1
@@ -113,5 +113,3 @@ func planCmd(args []string, stdout, stderr io.Writer) int {
 		plan.Human(float64(p.ConfigParams)), c.Context, c.Layers, c.Heads, c.KVHeads, c.Dim)
 	return 0
 }
-
-func contextBG() context.Context { return context.Background() }
