@@ -39,8 +39,8 @@ grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./beam/' | sort | whil
   for fz in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
     echo "fuzz $dir $fz" >&2
     # A crasher the fuzzer finds is saved under testdata/fuzz and fails the
-    # retry too; the retry only absorbs the fuzzing engine's own rare
-    # worker hiccups on a loaded machine.
+    # retry too; the retry only absorbs the fuzzing engine's own "context
+    # deadline exceeded" when its baseline outlasts a short -fuzztime.
     if ! go test -run='^$' -fuzz="^$fz\$" -fuzztime="$FUZZTIME" "$dir" >"$S3_DIR.fuzz" 2>&1; then
       grep -v '^fuzz: elapsed' "$S3_DIR.fuzz" | tail -40 >&2
       echo "retrying $fz once, for longer" >&2
