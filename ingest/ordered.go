@@ -27,6 +27,22 @@ func listInputs(ctx context.Context, kind, pattern string) ([]storage.Info, erro
 	return files, nil
 }
 
+// inputFiles returns only when set, else the pattern's files.
+func inputFiles(ctx context.Context, kind, pattern string, only *inputFile) ([]*inputFile, error) {
+	if only != nil {
+		return []*inputFile{only}, nil
+	}
+	files, err := listInputs(ctx, kind, pattern)
+	if err != nil {
+		return nil, err
+	}
+	inputs := make([]*inputFile, len(files))
+	for i, f := range files {
+		inputs[i] = &inputFile{path: f.Path, rel: storage.RelativeTo(pattern, f.Path)}
+	}
+	return inputs, nil
+}
+
 // job is one unit of parallel work: a chunk of lines of one file, parsed by
 // a worker into records. done closes when the worker finished it.
 type job struct {
@@ -63,6 +79,9 @@ type parallelReader struct {
 	chunkSize int
 	// newParser returns one worker's parse function.
 	newParser func() func(j *job)
+	// only, when set, is the one file this reader reads (OpenFile): the
+	// pattern is not listed.
+	only *inputFile
 
 	started bool
 	cancel  context.CancelFunc
@@ -76,13 +95,9 @@ type parallelReader struct {
 
 func (r *parallelReader) start(ctx context.Context) error {
 	r.started = true
-	files, err := listInputs(ctx, r.name, r.pattern)
+	inputs, err := inputFiles(ctx, r.name, r.pattern, r.only)
 	if err != nil {
 		return err
-	}
-	inputs := make([]*inputFile, len(files))
-	for i, f := range files {
-		inputs[i] = &inputFile{path: f.Path, rel: storage.RelativeTo(r.pattern, f.Path)}
 	}
 	workers := r.env.Workers
 	if workers <= 0 {
@@ -308,6 +323,8 @@ type fileBatches struct {
 	env     *pipelines.Env
 	kind    string // the source's name, for messages
 	pattern string
+	params  pipelines.Params // the source's parameters, for OpenFile
+	only    *inputFile       // set by OpenFile: the one file to read
 
 	started bool
 	failed  error
@@ -325,14 +342,12 @@ func (f *fileBatches) batch(ctx context.Context, step func(context.Context) (boo
 	}
 	if !f.started {
 		f.started = true
-		files, err := listInputs(ctx, f.kind, f.pattern)
+		files, err := inputFiles(ctx, f.kind, f.pattern, f.only)
 		if err != nil {
 			f.failed = err
 			return nil, err
 		}
-		for _, in := range files {
-			f.files = append(f.files, &inputFile{path: in.Path, rel: storage.RelativeTo(f.pattern, in.Path)})
-		}
+		f.files = files
 		f.b = pipelines.NewDocBuilder(f.env)
 	}
 	for !f.b.Full() {

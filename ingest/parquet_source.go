@@ -75,7 +75,7 @@ type parquetCol struct {
 }
 
 func newParquetSource(p pipelines.Params, env *pipelines.Env) (pipelines.Source, error) {
-	s := &parquetSource{fileBatches: fileBatches{env: env, kind: "parquet", pattern: env.Path(p.String("path"))},
+	s := &parquetSource{fileBatches: fileBatches{env: env, kind: "parquet", pattern: env.Path(p.String("path")), params: p},
 		domain: p.String("domain"), textField: p.String("text_field"), idField: p.String("id_field")}
 	if s.textField == s.idField {
 		return nil, fmt.Errorf("parquet: text_field and id_field are both %q", s.textField)

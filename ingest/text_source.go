@@ -46,7 +46,7 @@ type textSource struct {
 }
 
 func newTextSource(p pipelines.Params, env *pipelines.Env) (pipelines.Source, error) {
-	return &textSource{fileBatches: fileBatches{env: env, kind: "text", pattern: env.Path(p.String("path"))},
+	return &textSource{fileBatches: fileBatches{env: env, kind: "text", pattern: env.Path(p.String("path")), params: p},
 		split: p.String("split"), domain: p.String("domain")}, nil
 }
 

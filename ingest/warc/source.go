@@ -273,3 +273,27 @@ func (s *source) Close() error {
 	s.b.Release()
 	return nil
 }
+
+var _ pipelines.FileSplitter = (*source)(nil)
+
+// Files implements pipelines.FileSplitter: the files listed when the
+// source was built, in reading order.
+func (s *source) Files(ctx context.Context) ([]string, error) {
+	paths := make([]string, len(s.files))
+	for i, f := range s.files {
+		paths[i] = f.Path
+	}
+	return paths, nil
+}
+
+// OpenFile implements pipelines.FileSplitter: a source with the same
+// settings and Env over path alone (one of Files' paths).
+func (s *source) OpenFile(ctx context.Context, path string) (pipelines.Source, error) {
+	for _, f := range s.files {
+		if f.Path == path {
+			return &source{env: s.env, pattern: s.pattern, domain: s.domain, minChars: s.minChars,
+				status: s.status, files: []storage.Info{f}, b: pipelines.NewDocBuilder(s.env), total: f.Size}, nil
+		}
+	}
+	return nil, fmt.Errorf("warc: %s is not one of the files of %s", path, s.pattern)
+}
