@@ -9,9 +9,9 @@
 // # Elements
 //
 // Documents travel as Batch elements: an Arrow record serialized with the
-// IPC stream format, plus each row's input order (source index in the top
-// 16 bits, the record's position within its source below), so a shuffle can
-// always tell which of two documents came first.
+// IPC stream format, plus each row's input order (source, file within the
+// source, record within the file: see orderOf), so a shuffle can always
+// tell which of two documents came first.
 package curatebeam
 
 import (
@@ -35,8 +35,35 @@ type Batch struct {
 	IPC []byte
 }
 
-// orderOf builds the input order of record n of source src.
-func orderOf(src int, n int64) int64 { return int64(src)<<48 | n }
+// An input order packs (source, file, record) into 63 bits, so that
+// comparing two orders compares the documents' places in the local
+// engine's input order: sources in pipeline order, a source's files in
+// listing order, records in file order. A source that cannot be split is
+// one "file" whose record index takes the file bits too.
+const (
+	sourceBits = 10
+	fileBits   = 22
+	recordBits = 31
+	maxSources = 1 << sourceBits
+	maxFiles   = 1 << fileBits
+)
+
+// orderOf builds the input order of record n of ref.
+func orderOf(ref FileRef, n int64) (int64, error) {
+	if ref.Source >= maxSources {
+		return 0, fmt.Errorf("more than %d sources", maxSources)
+	}
+	if ref.File < 0 {
+		if n >= 1<<(fileBits+recordBits) {
+			return 0, fmt.Errorf("more than 2^%d records in one source", fileBits+recordBits)
+		}
+		return int64(ref.Source)<<(fileBits+recordBits) | n, nil
+	}
+	if n >= 1<<recordBits {
+		return 0, fmt.Errorf("%s: more than 2^%d records in one file", ref.Path, recordBits)
+	}
+	return int64(ref.Source)<<(fileBits+recordBits) | int64(ref.File)<<recordBits | n, nil
+}
 
 // encode serializes rec; rec stays the caller's.
 func encode(rec arrow.Record) ([]byte, error) {

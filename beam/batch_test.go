@@ -55,11 +55,11 @@ func TestCodecRoundTrip(t *testing.T) {
 		pipelinetest.Doc{ID: "a", Text: "héllo", Domain: "web", Extra: map[string]any{"score": 0.5, "url": "u"}},
 		pipelinetest.Doc{ID: "b", Text: "", Domain: "books", Extra: map[string]any{"score": nil}})
 	defer rec.Release()
-	b, err := newBatch(rec, []int64{orderOf(1, 7), orderOf(1, 9)})
+	b, err := newBatch(rec, []int64{7, 9})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Key != orderOf(1, 7) || orderOf(1, 7)>>48 != 1 {
+	if b.Key != 7 {
 		t.Fatalf("key %x", b.Key)
 	}
 	got, err := decode(alloc, b.IPC)
@@ -75,10 +75,42 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
+func mustOrder(t *testing.T, src, file int, n int64) int64 {
+	t.Helper()
+	o, err := orderOf(FileRef{Source: src, File: file, Path: "f"}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// Input orders compare as (source, file, record), whatever the counts.
+func TestOrderOf(t *testing.T) {
+	want := []int64{mustOrder(t, 0, -1, 0), mustOrder(t, 0, -1, 1<<40), mustOrder(t, 1, 0, 0),
+		mustOrder(t, 1, 0, 1<<31-1), mustOrder(t, 1, 1, 0), mustOrder(t, 1, 1<<22-1, 5), mustOrder(t, 2, 0, 0),
+		mustOrder(t, maxSources-1, maxFiles-1, 1<<31-1)}
+	for i := 1; i < len(want); i++ {
+		if want[i] <= want[i-1] {
+			t.Errorf("order %d (%x) not after order %d (%x)", i, want[i], i-1, want[i-1])
+		}
+	}
+	if want[len(want)-1] < 0 {
+		t.Error("the largest order overflowed")
+	}
+	for _, bad := range []struct {
+		ref FileRef
+		n   int64
+	}{{FileRef{Source: 0, File: 3}, 1 << 31}, {FileRef{Source: maxSources}, 0}, {FileRef{File: -1}, 1 << 53}} {
+		if _, err := orderOf(bad.ref, bad.n); err == nil {
+			t.Errorf("orderOf(%+v, %d): no error", bad.ref, bad.n)
+		}
+	}
+}
+
 func TestSortBatches(t *testing.T) {
-	bs := []Batch{{Key: orderOf(1, 0)}, {Key: orderOf(0, 2048)}, {Key: orderOf(0, 0)}}
+	bs := []Batch{{Key: mustOrder(t, 1, 0, 0)}, {Key: mustOrder(t, 0, 1, 2048)}, {Key: mustOrder(t, 0, 2, 0)}}
 	sortBatches(bs)
-	for i, want := range []int64{orderOf(0, 0), orderOf(0, 2048), orderOf(1, 0)} {
+	for i, want := range []int64{mustOrder(t, 0, 1, 2048), mustOrder(t, 0, 2, 0), mustOrder(t, 1, 0, 0)} {
 		if bs[i].Key != want {
 			t.Fatalf("batch %d has key %x, want %x", i, bs[i].Key, want)
 		}

@@ -90,7 +90,8 @@ func runBoth(t *testing.T, dir, sources, stages string) (local, onBeam string) {
 	t.Helper()
 	write := func(name, out string) string {
 		p := filepath.Join(dir, name)
-		y := sources + stages + "sinks:\n  - jsonl: {path: " + out + "}\n"
+		y := sources + stages + "sinks:\n  - jsonl: {path: " + out + "}\n" +
+			"  - parquet: {path: " + out + "-parquet, shard_bytes: 200KB}\n"
 		if strings.Contains(stages, "tokenize.encode") {
 			y += "  - tokens: {path: " + out + "-tokens, tokenizer: gpt2, val_fraction: 0.1}\n"
 		}
@@ -119,6 +120,11 @@ func runBoth(t *testing.T, dir, sources, stages string) (local, onBeam string) {
 		t.Fatal(err)
 	}
 	local, onBeam = readDir(t, filepath.Join(dir, "out-local")), readDir(t, filepath.Join(dir, "out-beam"))
+	if lp, bp := readTree(t, filepath.Join(dir, "out-local-parquet")), readTree(t, filepath.Join(dir, "out-beam-parquet")); lp != bp {
+		t.Errorf("parquet sinks differ (%d and %d bytes)", len(lp), len(bp))
+	} else if !strings.Contains(lp, "part-00001.parquet") {
+		t.Errorf("want several parquet shards:\n%.300s", lp)
+	}
 	if strings.Contains(stages, "tokenize.encode") {
 		lt, bt := readTree(t, filepath.Join(dir, "out-local-tokens")), readTree(t, filepath.Join(dir, "out-beam-tokens"))
 		if lt != bt {
@@ -218,12 +224,16 @@ stages:
 		{"barrier", stages + "  - filter.quality: {}\n  - curriculum.order: {by: quality_score}\n", ""},
 		{"mixer", stages + "  - tokenize.encode: {tokenizer: gpt2}\n  - mixer.weights: {weights: {web: 0.7, books: 0.3}, total_tokens: 200000, seed: 3}\n",
 			"sources:\n  - jsonl: {path: \"in/part-0[01].jsonl\", domain: web}\n  - jsonl: {path: \"in/part-02.jsonl\", domain: books}\n"},
+		{"parquet-source", stages, "sources:\n  - parquet: {path: \"pq/*.parquet\", domain: web}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			in := filepath.Join(dir, "in")
 			os.Mkdir(in, 0o755)
 			corpus(t, in, 3, 400)
+			if strings.Contains(tc.sources, "pq/") {
+				toParquet(t, dir)
+			}
 			sources := tc.sources
 			if sources == "" {
 				sources = "sources:\n  - jsonl: {path: \"in/*.jsonl\", domain: web}\n"
@@ -236,6 +246,27 @@ stages:
 			t.Logf("%d of 1200 documents kept", kept)
 			compare(t, local, onBeam)
 		})
+	}
+}
+
+// toParquet converts dir/in/*.jsonl into several Parquet files in dir/pq
+// with the local engine.
+func toParquet(t *testing.T, dir string) {
+	t.Helper()
+	y := "sources:\n  - jsonl: {path: \"in/*.jsonl\"}\nsinks:\n  - parquet: {path: pq, shard_bytes: 150KB}\n"
+	p := filepath.Join(dir, "to-parquet.yaml")
+	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := pipelines.LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipelines.Run(context.Background(), pl, pipelines.Options{Workers: 2, NoJournal: true}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "pq", "*.parquet")); len(m) < 3 {
+		t.Fatalf("%d parquet files, want several", len(m))
 	}
 }
 

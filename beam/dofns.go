@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	for _, t := range []any{Batch{}, Member{}, Verdict{}, readFn{}, stageFn{}, keysFn{}, verifyFn{}, joinFn{}, gatherFn{}, sinkFn{}} {
+	for _, t := range []any{Batch{}, Member{}, Verdict{}, FileRef{}, listFn{}, readFn{}, stageFn{}, keysFn{}, verifyFn{}, joinFn{}, gatherFn{}, sinkFn{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
 }
@@ -111,33 +111,134 @@ func closeComponent(x any) {
 	}
 }
 
-// readFn reads one source with its registered constructor and emits its
-// batches with their input order.
-type readFn struct {
+// FileRef is one unit of reading: file File (index in the source's
+// listing) of source Source, or, with File -1, the whole of a source that
+// cannot be split.
+type FileRef struct {
+	Source int
+	File   int
+	Path   string
+}
+
+// built is a source built with its registered constructor, with its Env.
+type built struct {
+	comp *component
+	src  pipelines.Source
+}
+
+func (b *built) close() {
+	if b != nil {
+		b.src.Close()
+		b.comp.close()
+	}
+}
+
+// buildSource builds source i of the pipeline.
+func buildSource(cfg Config, i int) (*built, error) {
+	p, err := cfg.load()
+	if err != nil {
+		return nil, err
+	}
+	c := p.Sources[i]
+	e, err := lookup(pipelines.KindSource, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	comp, err := newEnv(p, c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := e.Source(c.Params, comp.env)
+	if err != nil {
+		comp.close()
+		return nil, fmt.Errorf("%s: %w", where(c), err)
+	}
+	return &built{comp: comp, src: s}, nil
+}
+
+// listFn lists the files of one source (a pipelines.FileSplitter), one
+// FileRef per file; a source that cannot be split is one FileRef (File -1).
+type listFn struct {
 	Config
 	Source int
 }
 
-func (f *readFn) ProcessElement(ctx context.Context, _ []byte, emit func(Batch)) error {
-	p, err := f.load()
+func (f *listFn) ProcessElement(ctx context.Context, _ []byte, emit func(FileRef)) error {
+	b, err := buildSource(f.Config, f.Source)
 	if err != nil {
 		return err
 	}
-	c := p.Sources[f.Source]
-	e, err := lookup(pipelines.KindSource, c.Name)
-	if err != nil {
-		return err
+	defer b.close()
+	fs, ok := b.src.(pipelines.FileSplitter)
+	if !ok {
+		emit(FileRef{Source: f.Source, File: -1})
+		return nil
 	}
-	comp, err := newEnv(p, c)
+	files, err := fs.Files(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", where(b.comp.c), err)
 	}
-	defer comp.close()
-	s, err := e.Source(c.Params, comp.env)
-	if err != nil {
-		return fmt.Errorf("%s: %w", where(c), err)
+	if len(files) > maxFiles {
+		return fmt.Errorf("%s: %d files; curate-beam orders documents within at most %d files per source", where(b.comp.c), len(files), maxFiles)
 	}
-	defer s.Close()
+	for i, path := range files {
+		emit(FileRef{Source: f.Source, File: i, Path: path})
+	}
+	return nil
+}
+
+// readFn reads one FileRef with the source's own reader (a per-file
+// source from its FileSplitter, or the whole source) and emits its batches
+// with each document's input order: (source, file, record).
+type readFn struct {
+	Config
+
+	splitters map[int]*built // per source, built once per DoFn instance
+}
+
+func (f *readFn) Teardown() {
+	for _, b := range f.splitters {
+		b.close()
+	}
+}
+
+func (f *readFn) ProcessElement(ctx context.Context, ref FileRef, emit func(Batch)) error {
+	var (
+		s    pipelines.Source
+		comp *component
+	)
+	if ref.File < 0 {
+		b, err := buildSource(f.Config, ref.Source)
+		if err != nil {
+			return err
+		}
+		defer b.close()
+		s, comp = b.src, b.comp
+	} else {
+		b := f.splitters[ref.Source]
+		if b == nil {
+			var err error
+			if b, err = buildSource(f.Config, ref.Source); err != nil {
+				return err
+			}
+			if f.splitters == nil {
+				f.splitters = map[int]*built{}
+			}
+			f.splitters[ref.Source] = b
+		}
+		fs, ok := b.src.(pipelines.FileSplitter)
+		if !ok {
+			return fmt.Errorf("%s: not a file splitter on this worker", where(b.comp.c))
+		}
+		var err error
+		if s, err = fs.OpenFile(ctx, ref.Path); err != nil {
+			return fmt.Errorf("%s: %w", where(b.comp.c), err)
+		}
+		defer s.Close()
+		comp = b.comp
+	}
+	c := comp.c
+	before := comp.env.Rejects.Count()
 	var n int64
 	for {
 		rec, err := s.Next(ctx)
@@ -154,7 +255,11 @@ func (f *readFn) ProcessElement(ctx context.Context, _ []byte, emit func(Batch))
 		}
 		order := make([]int64, rows)
 		for i := range order {
-			order[i] = orderOf(f.Source, n+int64(i))
+			order[i], err = orderOf(ref, n+int64(i))
+			if err != nil {
+				rec.Release()
+				return fmt.Errorf("%s: %w", where(c), err)
+			}
 		}
 		n += rows
 		b, err := newBatch(rec, order)
@@ -164,8 +269,8 @@ func (f *readFn) ProcessElement(ctx context.Context, _ []byte, emit func(Batch))
 		}
 		emit(b)
 	}
-	if k := comp.env.Rejects.Count(); k > 0 {
-		blog.Warnf(ctx, "%s: %d unreadable records set aside", where(c), k)
+	if k := comp.env.Rejects.Count() - before; k > 0 {
+		blog.Warnf(ctx, "%s: %s: %d unreadable records set aside", where(c), ref.Path, k)
 	}
 	return nil
 }

@@ -34,7 +34,10 @@ func Load(path string) (Config, error) {
 
 // Translate builds the Beam graph of a pipeline into p:
 //
-//   - each source is one read (Impulse, then the source's own reader);
+//   - each source lists its files (a pipelines.FileSplitter); the files
+//     are reshuffled and each is read on its own by the source's own
+//     reader, every document keeping its input order (source, file,
+//     record); a source that cannot be split is read whole;
 //   - consecutive streaming stages are one ParDo calling each one's
 //     Process on each batch in turn;
 //   - dedup.exact and dedup.minhash are keys -> GroupByKey -> verify ->
@@ -50,14 +53,18 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 	}
 	s := p.Root()
 	impulse := beam.Impulse(s)
-	var reads []beam.PCollection
+	if len(pl.Sources) > maxSources {
+		return fmt.Errorf("%d sources: curate-beam orders documents of at most %d", len(pl.Sources), maxSources)
+	}
+	var lists []beam.PCollection
 	for i, c := range pl.Sources {
 		if _, err := lookup(pipelines.KindSource, c.Name); err != nil {
 			return err
 		}
-		reads = append(reads, beam.ParDo(s.Scope(fmt.Sprintf("source %d %s", i, c.Name)), &readFn{Config: cfg, Source: i}, impulse))
+		lists = append(lists, beam.ParDo(s.Scope(fmt.Sprintf("list %d %s", i, c.Name)), &listFn{Config: cfg, Source: i}, impulse))
 	}
-	docs := beam.Flatten(s, reads...)
+	files := beam.Reshuffle(s, beam.Flatten(s, lists...))
+	docs := beam.ParDo(s.Scope("read"), &readFn{Config: cfg}, files)
 	var chain []int // consecutive streaming stages, run as one ParDo
 	flush := func() {
 		if len(chain) > 0 {
