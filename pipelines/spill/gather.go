@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -146,7 +147,7 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	have := it.Next()
 	idx := make([][]int64, nb)
 	pos := make([][]int64, nb)
-	err = g.r.Scan(ctx, func(rec arrow.Record, first int64) error {
+	err = g.r.scanAhead(ctx, true, func(rec arrow.Record, first int64) error {
 		end := first + rec.NumRows()
 		var touched []int
 		for have {
@@ -222,7 +223,7 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 			var parts []arrow.Record
 			err := f.Finish()
 			if err == nil {
-				err = f.Scan(ctx, func(rec arrow.Record, _ int64) error {
+				err = f.scanAhead(ctx, true, func(rec arrow.Record, _ int64) error {
 					rec.Retain()
 					parts = append(parts, rec)
 					return nil
@@ -277,7 +278,8 @@ func takeWithPos(ctx context.Context, rec arrow.Record, idx, pos []int64) (arrow
 // TakeRows returns a new record (owned by the caller) holding rows idx of
 // rec, in that order (a row may repeat), followed by the extra columns
 // (borrowed; each must have len(idx) rows). rec is borrowed. Text, token
-// lists and numbers are copied straight into pre-sized builders.
+// lists and numbers are copied straight into pre-sized buffers; columns keep
+// their types.
 func TakeRows(alloc memory.Allocator, rec arrow.Record, idx []int64, extra ...pipelines.Column) (arrow.Record, error) {
 	gc := &gatherCols{ctx: exec.WithAllocator(context.Background(), alloc), alloc: alloc, parts: []arrow.Record{rec}}
 	defer gc.release()
@@ -292,7 +294,7 @@ func TakeRows(alloc memory.Allocator, rec arrow.Record, idx []int64, extra ...pi
 	cols := make([]arrow.Array, ncol, ncol+len(extra))
 	defer func() { releaseAll(cols) }()
 	for c := 0; c < ncol; c++ {
-		a, err := gc.column(c, refs)
+		a, err := gc.column(c, refs, rec.Schema().Field(c).Type)
 		if err != nil {
 			return nil, fmt.Errorf("spill: take column %q: %w", rec.Schema().Field(c).Name, err)
 		}
@@ -312,7 +314,8 @@ func TakeRows(alloc memory.Allocator, rec arrow.Record, idx []int64, extra ...pi
 
 // emitBucket puts the rows of one bucket (positions start..end-1, each once)
 // in order and emits them in bounded batches, copying each output batch's
-// rows straight out of the parts (no concatenated copy of the bucket).
+// rows straight out of the parts (no concatenated copy of the bucket) and
+// widening packed token lists on the way.
 func (g *Gather) emitBucket(ctx context.Context, parts []arrow.Record, start, end int64, maxRows int, maxBytes int64, emit func(arrow.Record) error) error {
 	ncol := int(parts[0].NumCols()) - 1
 	refs := make([]rowRef, end-start)
@@ -341,7 +344,7 @@ func (g *Gather) emitBucket(ctx context.Context, parts []arrow.Record, start, en
 	for lo := int64(0); lo < rows; lo += chunk {
 		hi := min(lo+chunk, rows)
 		for c := range cols {
-			a, err := gc.column(c, refs[lo:hi])
+			a, err := gc.column(c, refs[lo:hi], g.r.schema.Field(c).Type)
 			if err != nil {
 				releaseAll(cols)
 				return fmt.Errorf("spill: gather column %q: %w", g.r.schema.Field(c).Name, err)
@@ -388,30 +391,20 @@ func (gc *gatherCols) release() {
 	}
 }
 
-func (gc *gatherCols) column(c int, refs []rowRef) (arrow.Array, error) {
+// column copies rows refs of column c of the parts into a new array of
+// type want. Parts may hold a token list packed (list<uint16>) or not
+// (list<int32>); every other column has one type in all parts.
+func (gc *gatherCols) column(c int, refs []rowRef, want arrow.DataType) (arrow.Array, error) {
 	col := func(r rowRef) arrow.Array { return gc.parts[r.part].Column(c) }
+	if isTokenList(want) {
+		if a, ok := gc.tokenList(c, refs, want.(*arrow.ListType)); ok {
+			return a, nil
+		}
+	}
 	switch gc.parts[0].Column(c).(type) {
 	case *array.String:
-		b := array.NewStringBuilder(gc.alloc)
-		defer b.Release()
-		var n int
-		for _, r := range refs {
-			n += col(r).(*array.String).ValueLen(int(r.row))
-		}
-		b.Reserve(len(refs))
-		b.ReserveData(n)
-		for _, r := range refs {
-			a := col(r).(*array.String)
-			if a.IsNull(int(r.row)) {
-				b.AppendNull()
-			} else {
-				b.Append(a.Value(int(r.row)))
-			}
-		}
-		return b.NewArray(), nil
-	case *array.List:
-		if _, ok := gc.parts[0].Column(c).(*array.List).ListValues().(*array.Int32); ok {
-			return gc.int32List(c, refs), nil
+		if arrow.TypeEqual(want, arrow.BinaryTypes.String) {
+			return gc.strings(c, refs), nil
 		}
 	case *array.Int64:
 		return gatherPrimitive(array.NewInt64Builder(gc.alloc), refs, func(r rowRef) (*array.Int64, int) { return col(r).(*array.Int64), int(r.row) }), nil
@@ -425,31 +418,139 @@ func (gc *gatherCols) column(c int, refs []rowRef) (arrow.Array, error) {
 	return gc.takeColumn(c, refs)
 }
 
-// int32List copies list<int32> rows (token ids) a slice at a time.
-func (gc *gatherCols) int32List(c int, refs []rowRef) arrow.Array {
-	lt := gc.parts[0].Column(c).DataType().(*arrow.ListType)
-	b := array.NewListBuilderWithField(gc.alloc, lt.ElemField())
-	defer b.Release()
-	vb := b.ValueBuilder().(*array.Int32Builder)
-	var n int
-	for _, r := range refs {
-		a := gc.parts[r.part].Column(c).(*array.List)
-		s, e := a.ValueOffsets(int(r.row))
-		n += int(e - s)
+// validity returns a validity bitmap for n rows with valid(i) set, or nil
+// when nulls is 0.
+func (gc *gatherCols) validity(n, nulls int, valid func(i int) bool) *memory.Buffer {
+	if nulls == 0 {
+		return nil
 	}
-	b.Reserve(len(refs))
-	vb.Reserve(n)
+	buf := memory.NewResizableBuffer(gc.alloc)
+	buf.Resize(int(bitutil.BytesForBits(int64(n))))
+	bits := buf.Bytes()
+	for i := range n {
+		bitutil.SetBitTo(bits, i, valid(i))
+	}
+	return buf
+}
+
+// strings copies utf8 rows into one offsets and one data buffer.
+func (gc *gatherCols) strings(c int, refs []rowRef) arrow.Array {
+	n, total, nulls := len(refs), 0, 0
 	for _, r := range refs {
-		a := gc.parts[r.part].Column(c).(*array.List)
+		a := gc.parts[r.part].Column(c).(*array.String)
 		if a.IsNull(int(r.row)) {
-			b.AppendNull()
+			nulls++
+		}
+		total += a.ValueLen(int(r.row))
+	}
+	offs := memory.NewResizableBuffer(gc.alloc)
+	defer offs.Release()
+	offs.Resize((n + 1) * 4)
+	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
+	data := memory.NewResizableBuffer(gc.alloc)
+	defer data.Release()
+	data.Resize(total)
+	d := data.Bytes()
+	pos := 0
+	for i, r := range refs {
+		o[i] = int32(pos)
+		pos += copy(d[pos:], gc.parts[r.part].Column(c).(*array.String).Value(int(r.row)))
+	}
+	o[n] = int32(pos)
+	valid := gc.validity(n, nulls, func(i int) bool { return gc.parts[refs[i].part].Column(c).IsValid(int(refs[i].row)) })
+	if valid != nil {
+		defer valid.Release()
+	}
+	ad := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, offs, data}, nil, nulls, 0)
+	defer ad.Release()
+	return array.NewStringData(ad)
+}
+
+// tokenList copies token id lists, packed (uint16) or not (int32), into a
+// list of want's element type: int32 widens, uint16 only takes packed
+// lists. It reports false for a column it cannot copy that way.
+func (gc *gatherCols) tokenList(c int, refs []rowRef, want *arrow.ListType) (arrow.Array, bool) {
+	wide := want.Elem().ID() == arrow.INT32
+	n, total, nulls := len(refs), 0, 0
+	for _, p := range gc.parts {
+		l, ok := p.Column(c).(*array.List)
+		if !ok {
+			return nil, false
+		}
+		switch l.ListValues().(type) {
+		case *array.Int32:
+			if !wide {
+				return nil, false
+			}
+		case *array.Uint16:
+		default:
+			return nil, false
+		}
+		if l.ListValues().NullN() > 0 {
+			return nil, false
+		}
+	}
+	for _, r := range refs {
+		l := gc.parts[r.part].Column(c).(*array.List)
+		if l.IsNull(int(r.row)) {
+			nulls++
 			continue
 		}
-		s, e := a.ValueOffsets(int(r.row))
-		b.Append(true)
-		vb.AppendValues(a.ListValues().(*array.Int32).Int32Values()[s:e], nil)
+		s, e := l.ValueOffsets(int(r.row))
+		total += int(e - s)
 	}
-	return b.NewArray()
+	size := 2
+	if wide {
+		size = 4
+	}
+	offs := memory.NewResizableBuffer(gc.alloc)
+	defer offs.Release()
+	offs.Resize((n + 1) * 4)
+	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
+	vals := memory.NewResizableBuffer(gc.alloc)
+	defer vals.Release()
+	vals.Resize(total * size)
+	var d32 []int32
+	var d16 []uint16
+	if wide {
+		d32 = arrow.Int32Traits.CastFromBytes(vals.Bytes())
+	} else {
+		d16 = arrow.Uint16Traits.CastFromBytes(vals.Bytes())
+	}
+	pos := 0
+	for i, r := range refs {
+		o[i] = int32(pos)
+		l := gc.parts[r.part].Column(c).(*array.List)
+		if l.IsNull(int(r.row)) {
+			continue
+		}
+		s, e := l.ValueOffsets(int(r.row))
+		switch v := l.ListValues().(type) {
+		case *array.Uint16:
+			src := v.Uint16Values()[s:e]
+			if wide {
+				dst := d32[pos : pos+len(src)]
+				for k, x := range src {
+					dst[k] = int32(x)
+				}
+			} else {
+				copy(d16[pos:], src)
+			}
+		case *array.Int32:
+			copy(d32[pos:], v.Int32Values()[s:e])
+		}
+		pos += int(e - s)
+	}
+	o[n] = int32(pos)
+	valid := gc.validity(n, nulls, func(i int) bool { return gc.parts[refs[i].part].Column(c).IsValid(int(refs[i].row)) })
+	if valid != nil {
+		defer valid.Release()
+	}
+	child := array.NewData(want.Elem(), total, []*memory.Buffer{nil, vals}, nil, 0, 0)
+	defer child.Release()
+	ad := array.NewData(want, n, []*memory.Buffer{valid, offs}, []arrow.ArrayData{child}, nulls, 0)
+	defer ad.Release()
+	return array.NewListData(ad), true
 }
 
 type valueArray[T any] interface {

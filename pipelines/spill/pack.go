@@ -12,6 +12,12 @@ import (
 // halving the bytes of token ids written and read back, and widens it again
 // when reading. A batch holding a larger (or negative) id is stored as is.
 
+// isTokenList reports whether t is list<int32> or list<uint16> (packed).
+func isTokenList(t arrow.DataType) bool {
+	lt, ok := t.(*arrow.ListType)
+	return ok && (lt.Elem().ID() == arrow.INT32 || lt.Elem().ID() == arrow.UINT16)
+}
+
 // isInt32List reports whether t is list<int32>.
 func isInt32List(t arrow.DataType) bool {
 	lt, ok := t.(*arrow.ListType)

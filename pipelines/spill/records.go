@@ -149,6 +149,16 @@ func unionType(a, b arrow.DataType) (arrow.DataType, error) {
 		return a, nil
 	case scalarExtra(a) && scalarExtra(b):
 		return arrow.BinaryTypes.String, nil
+	case isTokenList(a) && isTokenList(b): // packed by packRecord, or not
+		if isInt32List(a) {
+			return a, nil
+		}
+		if isInt32List(b) {
+			return b, nil
+		}
+		elem := a.(*arrow.ListType).ElemField()
+		elem.Type = arrow.PrimitiveTypes.Int32
+		return arrow.ListOfField(elem), nil
 	}
 	return nil, fmt.Errorf("type changes from %s to %s between batches", a, b)
 }
@@ -223,6 +233,13 @@ func (r *Records) Schema() *arrow.Schema { return r.schema }
 // goroutine reads (and widens) the next batches while fn works on one; fn is
 // called from one goroutine at a time, and Scan returns after the last call.
 func (r *Records) Scan(ctx context.Context, fn func(rec arrow.Record, first int64) error) error {
+	return r.scanAhead(ctx, false, fn)
+}
+
+// scanAhead is Scan; raw keeps token lists stored packed as list<uint16>
+// instead of widening them (Gather widens them only in its final copy), so
+// a batch's schema may differ from the union schema in those columns.
+func (r *Records) scanAhead(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64) error) error {
 	if !r.done {
 		return errors.New("spill: Records.Scan before Finish")
 	}
@@ -236,7 +253,7 @@ func (r *Records) Scan(ctx context.Context, fn func(rec arrow.Record, first int6
 	defer stop()
 	g.Go(func() error {
 		defer close(ch)
-		err := r.scan(rctx, func(rec arrow.Record, first int64) error {
+		err := r.scan(rctx, raw, func(rec arrow.Record, first int64) error {
 			rec.Retain()
 			select {
 			case ch <- item{rec, first}:
@@ -267,7 +284,7 @@ func (r *Records) Scan(ctx context.Context, fn func(rec arrow.Record, first int6
 }
 
 // scan reads the batches in order in the calling goroutine.
-func (r *Records) scan(ctx context.Context, fn func(rec arrow.Record, first int64) error) error {
+func (r *Records) scan(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64) error) error {
 	next := 0
 	for fi := range r.files {
 		rd, err := r.openReader(ctx, fi)
@@ -279,7 +296,7 @@ func (r *Records) scan(ctx context.Context, fn func(rec arrow.Record, first int6
 				rd.close()
 				return err
 			}
-			rec, err := rd.batch(ctx, b)
+			rec, err := rd.batch(ctx, b, raw)
 			if err != nil {
 				rd.close()
 				return err
@@ -356,9 +373,9 @@ func (r *Records) openReader(ctx context.Context, fi int) (*fileReader, error) {
 	return fr, nil
 }
 
-// batch reads batch b of the file, conformed to the union schema; the
-// caller owns the result.
-func (fr *fileReader) batch(ctx context.Context, b int) (arrow.Record, error) {
+// batch reads batch b of the file, conformed to the union schema (packed
+// token lists kept as stored when raw); the caller owns the result.
+func (fr *fileReader) batch(ctx context.Context, b int, raw bool) (arrow.Record, error) {
 	rec, err := fr.rd.RecordAt(b)
 	if err != nil {
 		return nil, fmt.Errorf("spill: reading %s batch %d: %w", fr.path, b, err)
@@ -389,6 +406,11 @@ func (fr *fileReader) batch(ctx context.Context, b int) (arrow.Record, error) {
 			if !ok || l.ListValues().DataType().ID() != arrow.UINT16 {
 				return nil, fmt.Errorf("spill: reading %s column %q: %s is not a packed token list", fr.path, fr.r.union[i].Name, rec.Column(src).DataType())
 			}
+			if raw {
+				cols[i] = l
+				l.Retain()
+				break
+			}
 			cols[i] = widenList(fr.r.alloc, l, want)
 		default:
 			c, err := castText(fr.r.alloc, rec.Column(src))
@@ -398,7 +420,22 @@ func (fr *fileReader) batch(ctx context.Context, b int) (arrow.Record, error) {
 			cols[i] = c
 		}
 	}
-	return array.NewRecord(fr.r.schema, cols, int64(n)), nil
+	schema := fr.r.schema
+	if raw {
+		var fields []arrow.Field
+		for i, c := range cols {
+			if !arrow.TypeEqual(c.DataType(), fr.r.union[i].Type) {
+				if fields == nil {
+					fields = append([]arrow.Field(nil), fr.r.union...)
+				}
+				fields[i].Type = c.DataType()
+			}
+		}
+		if fields != nil {
+			schema = arrow.NewSchema(fields, nil)
+		}
+	}
+	return array.NewRecord(schema, cols, int64(n)), nil
 }
 
 // castText turns a number or bool column into text the way sources write

@@ -459,6 +459,16 @@ func TestCloseRemovesFolder(t *testing.T) {
 	}
 }
 
+// tokenBase offsets the token ids of every other batch of 97 documents
+// past 16 bits, so that the spill stores some token lists packed and some
+// not, and buckets mix both.
+func tokenBase(n int) int32 {
+	if (n/97)%2 == 1 {
+		return 1 << 20
+	}
+	return 0
+}
+
 // withTokens adds a list<int32> tokens column (null every 7th row) and an
 // int16 column (a type Gather copies through its fallback) derived from
 // the row's document number, and releases rec.
@@ -478,7 +488,7 @@ func withTokens(alloc memory.Allocator, rec arrow.Record, from int) arrow.Record
 		}
 		lb.Append(true)
 		for k := 0; k < n%5; k++ {
-			vb.Append(int32(n*10 + k))
+			vb.Append(tokenBase(n) + int32(n*10+k))
 		}
 	}
 	toks, small := lb.NewArray(), sb.NewArray()
@@ -515,7 +525,7 @@ func checkTokens(t *testing.T, rec arrow.Record) {
 		s, e := toks.ValueOffsets(i)
 		vals := toks.ListValues().(*array.Int32).Int32Values()[s:e]
 		for k, v := range vals {
-			if int(v) != n*10+k {
+			if v != tokenBase(n)+int32(n*10+k) {
 				t.Fatalf("%s: tokens %v", id, vals)
 			}
 		}
