@@ -90,7 +90,8 @@ func runBoth(t *testing.T, dir, sources, stages string) (local, onBeam string) {
 	t.Helper()
 	write := func(name, out string) string {
 		p := filepath.Join(dir, name)
-		y := sources + stages + "sinks:\n  - jsonl: {path: " + out + "}\n" +
+		y := sources + stages + "sinks:\n  - jsonl: {path: " + out + ", shard_bytes: 150KB}\n" +
+			"  - jsonl: {path: " + out + "-gz, compression: gzip, shard_bytes: 60KB}\n" +
 			"  - parquet: {path: " + out + "-parquet, shard_bytes: 200KB}\n"
 		if strings.Contains(stages, "tokenize.encode") {
 			y += "  - tokens: {path: " + out + "-tokens, tokenizer: gpt2, val_fraction: 0.1}\n"
@@ -120,6 +121,11 @@ func runBoth(t *testing.T, dir, sources, stages string) (local, onBeam string) {
 		t.Fatal(err)
 	}
 	local, onBeam = readDir(t, filepath.Join(dir, "out-local")), readDir(t, filepath.Join(dir, "out-beam"))
+	if lg, bg := readTree(t, filepath.Join(dir, "out-local-gz")), readTree(t, filepath.Join(dir, "out-beam-gz")); lg != bg {
+		t.Errorf("gzipped jsonl sinks differ (%d and %d bytes)", len(lg), len(bg))
+	} else if !strings.Contains(lg, "part-00001.jsonl.gz") {
+		t.Errorf("want several gzipped jsonl shards:\n%.300s", lg)
+	}
 	if lp, bp := readTree(t, filepath.Join(dir, "out-local-parquet")), readTree(t, filepath.Join(dir, "out-beam-parquet")); lp != bp {
 		t.Errorf("parquet sinks differ (%d and %d bytes)", len(lp), len(bp))
 	} else if !strings.Contains(lp, "part-00001.parquet") {
@@ -243,7 +249,11 @@ stages:
 			if kept == 0 {
 				t.Fatal("nothing kept")
 			}
-			t.Logf("%d of 1200 documents kept", kept)
+			shards := strings.Count(local, "== part-")
+			t.Logf("%d of 1200 documents kept, %d jsonl shards", kept, shards)
+			if shards < 2 {
+				t.Errorf("%d jsonl shards: the sharded write is not exercised", shards)
+			}
 			compare(t, local, onBeam)
 		})
 	}

@@ -45,7 +45,8 @@ func Load(path string) (Config, error) {
 //   - any other stage that needs global order (a barrier such as
 //     mixer.weights or curriculum.order, or another sequencer) runs on one
 //     worker over all batches sorted into input order;
-//   - each sink writes all batches in order on one worker.
+//   - the jsonl sink writes its shards in parallel (see writeSharded), the
+//     other sinks write all batches in order on one worker.
 func Translate(p *beam.Pipeline, cfg Config) error {
 	pl, err := cfg.load()
 	if err != nil {
@@ -106,7 +107,12 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 		if _, err := lookup(pipelines.KindSink, c.Name); err != nil {
 			return err
 		}
-		beam.ParDo0(s.Scope(fmt.Sprintf("sink %d %s", i, c.Name)), &sinkFn{Config: cfg, Sink: i}, impulse, beam.SideInput{Input: docs})
+		ss := s.Scope(fmt.Sprintf("sink %d %s", i, c.Name))
+		if c.Name == "jsonl" {
+			writeSharded(ss, cfg, i, impulse, docs)
+			continue
+		}
+		beam.ParDo0(ss, &sinkFn{Config: cfg, Sink: i}, impulse, beam.SideInput{Input: docs})
 	}
 	return nil
 }
