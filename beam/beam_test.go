@@ -230,6 +230,7 @@ stages:
 		{"barrier", stages + "  - filter.quality: {}\n  - curriculum.order: {by: quality_score}\n", ""},
 		{"mixer", stages + "  - tokenize.encode: {tokenizer: gpt2}\n  - mixer.weights: {weights: {web: 0.7, books: 0.3}, total_tokens: 200000, seed: 3}\n",
 			"sources:\n  - jsonl: {path: \"in/part-0[01].jsonl\", domain: web}\n  - jsonl: {path: \"in/part-02.jsonl\", domain: books}\n"},
+		{"sorted-in-buckets", stages + "  - filter.quality: {}\n  - curriculum.order: {by: quality_score, order: descending}\n", ""},
 		{"parquet-source", stages, "sources:\n  - parquet: {path: \"pq/*.parquet\", domain: web}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,6 +238,9 @@ stages:
 			in := filepath.Join(dir, "in")
 			os.Mkdir(in, 0o755)
 			corpus(t, in, 3, 400)
+			if tc.name == "sorted-in-buckets" {
+				defer curatebeam.SetBucketDocs(60)()
+			}
 			if strings.Contains(tc.sources, "pq/") {
 				toParquet(t, dir)
 			}

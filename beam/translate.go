@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/curatehq/curate/curriculum"
 	"github.com/curatehq/curate/dedup"
 	"github.com/curatehq/curate/pipelines"
 )
@@ -42,9 +43,11 @@ func Load(path string) (Config, error) {
 //     Process on each batch in turn;
 //   - dedup.exact and dedup.minhash are keys -> GroupByKey -> verify ->
 //     CoGroupByKey with the batches;
+//   - curriculum.order without phases is a range-partitioned sort by its
+//     key (see sortByKey);
 //   - any other stage that needs global order (a barrier such as
-//     mixer.weights or curriculum.order, or another sequencer) runs on one
-//     worker over all batches sorted into input order;
+//     mixer.weights or a phased curriculum.order, or another sequencer)
+//     runs on one worker over all batches sorted into input order;
 //   - the jsonl sink writes its shards in parallel (see writeSharded), the
 //     other sinks write all batches in order on one worker.
 func Translate(p *beam.Pipeline, cfg Config) error {
@@ -81,6 +84,10 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 			return err
 		}
 		switch {
+		case isSortByKey(barrier):
+			closeComponent(barrier)
+			flush()
+			docs = sortByKey(ss, cfg, i, impulse, docs)
 		case barrier != nil:
 			closeComponent(barrier)
 			flush()
@@ -115,6 +122,13 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 		beam.ParDo0(ss, &sinkFn{Config: cfg, Sink: i}, impulse, beam.SideInput{Input: docs})
 	}
 	return nil
+}
+
+// isSortByKey reports whether a barrier is a sort by a per-document key:
+// curriculum.order without phases.
+func isSortByKey(b pipelines.Barrier) bool {
+	o, ok := b.(*curriculum.Order)
+	return ok && o.Config().Phases == 0
 }
 
 func isShuffled(s pipelines.Stage) bool {
