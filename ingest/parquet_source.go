@@ -4,15 +4,16 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/curatehq/curate/pipelines"
 	"github.com/curatehq/curate/pipelines/storage"
@@ -35,43 +36,65 @@ func init() {
 
 // parquetSource reads Parquet files row group by row group through the
 // storage File's ReaderAt, so only the footer and the pages being read are
-// fetched (ranged reads on object stores). Flat columns are converted value
-// by value; a nested column is rebuilt per row and carried as JSON text.
+// fetched (ranged reads on object stores). It reads columns, not rows: for
+// each slab of rows (as many as the open batch takes) it walks the text
+// column's pages first, which decides how many rows fit the batch's row and
+// byte bounds, then the id, source and extra columns over the same rows,
+// appending each value straight from the page to the batch's Arrow
+// builders. Nested fields are the exception (see pqNested).
+//
+// A batch holds rows of one or more files with the same columns; a file
+// whose columns differ starts a new batch.
 type parquetSource struct {
 	fileBatches
 	domain, textField, idField string
 
 	cur *parquetFile
-	id  []byte
+
+	// the open batch
+	schema   *arrow.Schema
+	rb       *array.RecordBuilder
+	rows     int
+	bytes    int64
+	maxRows  int
+	maxBytes int64
+
+	// the slab being read
+	id        []byte // scratch for ids
+	skip      []int  // its rows with a null text, by index in the slab
+	rej       []pipelines.Reject
+	textBytes int64 // text bytes added
+	invalid   int64 // texts with invalid UTF-8 replaced
 }
 
-// parquetFile is the file being read.
+// parquetFile is the file being read and its reading plan.
 type parquetFile struct {
-	in     *inputFile
-	f      storage.File
-	pf     *parquet.File
-	schema *parquet.Schema
-	cols   []parquetCol // top-level fields
-	text   int          // index in cols, -1 when missing
-	id     int
-	src    int
-	nested bool
+	in  *inputFile
+	rel string // in.rel with invalid UTF-8 repaired: the source column and ids
+	f   storage.File
+	pf  *parquet.File
 
-	rg   int // next row group
-	rows parquet.Rows
-	buf  []parquet.Row
-	have int   // rows in buf
-	pos  int   // next row in buf
-	row  int64 // 0-based index of buf[pos] in the file
+	schema *arrow.Schema // of its batches
+	text   *pqColumn
+	id     *pqColumn // nil: ids are PATH:ROW
+	idKind parquet.Kind
+	src    *pqColumn // a string "source" column, nil if none
+	extras []pqExtra // in batch column order (by name), from field 4 on
+	flat   []*pqColumn
+	nested *pqNested // nil without nested fields
+
+	rg     int   // row group being read
+	rgRows int64 // its rows
+	rgRow  int64 // next row in it
+	base   int64 // index in the file of its first row
 }
 
-// parquetCol is one top-level field.
-type parquetCol struct {
-	name   string // the column name in the output batch
-	field  parquet.Field
-	leaf   int // its leaf column index, for a flat field
-	flat   bool
-	isJSON bool
+// pqExtra is an input column carried into the batch.
+type pqExtra struct {
+	name   string
+	col    *pqColumn // a flat column
+	kind   parquet.Kind
+	nested int // index in the nested reader's fields when col is nil
 }
 
 func newParquetSource(p pipelines.Params, env *pipelines.Env) (pipelines.Source, error) {
@@ -84,39 +107,82 @@ func newParquetSource(p pipelines.Params, env *pipelines.Env) (pipelines.Source,
 }
 
 // Next returns the next batch of documents, or io.EOF.
-func (s *parquetSource) Next(ctx context.Context) (arrow.Record, error) { return s.batch(ctx, s.step) }
-
-// step opens a file, reads rows or takes one row; false when all is done.
-func (s *parquetSource) step(ctx context.Context) (more bool, err error) {
-	if s.cur == nil {
-		if s.next >= len(s.files) {
-			return false, nil
-		}
-		in := s.files[s.next]
-		s.next++
-		return true, s.open(ctx, in)
+func (s *parquetSource) Next(ctx context.Context) (arrow.Record, error) {
+	if s.failed != nil {
+		return nil, s.failed
 	}
-	c := s.cur
-	if c.pos >= c.have {
-		if err := s.fill(); err != nil {
-			path, row := c.in.path, c.row
-			s.closeFile()
-			if errors.Is(err, io.EOF) {
-				return true, nil
-			}
-			return true, s.env.Rejects.Add(pipelines.Reject{Path: path, Line: row + 1,
-				Reason: fmt.Sprintf("corrupt Parquet data, rest of file rejected: %v", err)})
+	if !s.started {
+		s.started = true
+		files, err := inputFiles(ctx, s.kind, s.pattern, s.only)
+		if err != nil {
+			s.failed = err
+			return nil, err
 		}
-		return true, nil
+		s.files = files
+		s.maxRows, s.maxBytes = s.env.BatchRows, s.env.BatchBytes
+		if s.maxRows <= 0 {
+			s.maxRows = pipelines.DefaultBatchRows
+		}
+		if s.maxBytes <= 0 {
+			s.maxBytes = pipelines.DefaultBatchBytes
+		}
 	}
-	r := c.buf[c.pos]
-	c.pos++
-	row := c.row
-	c.row++
-	return true, s.add(c, r, row)
+	if err := s.fill(ctx); err != nil {
+		s.failed = err
+		return nil, err
+	}
+	if s.rows == 0 {
+		return nil, io.EOF
+	}
+	rec := s.rb.NewRecordBatch()
+	s.rows, s.bytes = 0, 0
+	return rec, nil
 }
 
-// open opens one file; a file that is not Parquet is rejected whole.
+// fill adds slabs of rows to the open batch until it is full, the input
+// ends or the next file has other columns.
+func (s *parquetSource) fill(ctx context.Context) error {
+	for s.rows < s.maxRows && s.bytes < s.maxBytes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if s.cur == nil {
+			if s.next >= len(s.files) {
+				return nil
+			}
+			in := s.files[s.next]
+			s.next++
+			if err := s.open(ctx, in); err != nil {
+				return err
+			}
+			continue
+		}
+		c := s.cur
+		if s.schema == nil || !s.schema.Equal(c.schema) {
+			if s.rows > 0 {
+				return nil // this batch ends here; the file starts the next
+			}
+			if s.rb != nil {
+				s.rb.Release()
+			}
+			s.schema, s.rb = c.schema, array.NewRecordBuilder(s.env.Alloc, c.schema)
+		}
+		first := c.base + c.rgRow
+		done, err := s.slab(c)
+		if err != nil {
+			s.closeFile()
+			return s.env.Rejects.Add(pipelines.Reject{Path: c.in.path, Line: first + 1,
+				Reason: fmt.Sprintf("corrupt Parquet data, rest of file rejected: %v", err)})
+		}
+		if done {
+			s.closeFile()
+		}
+	}
+	return nil
+}
+
+// open opens one file and plans its columns; a file that is not Parquet,
+// or has no string text column, is rejected whole.
 func (s *parquetSource) open(ctx context.Context, in *inputFile) error {
 	f, err := storage.Open(ctx, in.path)
 	if err != nil {
@@ -126,52 +192,114 @@ func (s *parquetSource) open(ctx context.Context, in *inputFile) error {
 		f.Close()
 		return s.env.Rejects.Add(pipelines.Reject{Path: in.path, Reason: reason})
 	}
-	pf, err := openParquet(f)
+	pf, err := openParquet(f, storage.Scheme(in.path) != "")
 	if err != nil {
 		return reject(fmt.Sprintf("not a Parquet file, rejected: %v", err))
 	}
-	c := &parquetFile{in: in, f: f, pf: pf, schema: pf.Schema(), text: -1, id: -1, src: -1}
-	leaf := 0
-	for _, fl := range c.schema.Fields() {
-		col := parquetCol{name: fl.Name(), field: fl, leaf: leaf, flat: fl.Leaf() && !fl.Repeated()}
-		if fl.Leaf() {
-			if lt := fl.Type().LogicalType(); lt != nil {
-				_, col.isJSON = lt.Value.(*format.JsonType)
-			}
-		}
-		if !col.flat {
-			c.nested = true
-		}
-		leaf += countLeaves(fl)
-		switch col.name {
-		case s.textField:
-			c.text = len(c.cols)
-		case s.idField:
-			c.id = len(c.cols)
-		case pipelines.ColSource:
-			c.src = len(c.cols)
-		}
-		if reservedColumn(col.name) {
-			col.name = "input_" + col.name
-		}
-		if !utf8.ValidString(col.name) {
-			col.name = pipelines.ValidUTF8(col.name)
-		}
-		c.cols = append(c.cols, col)
-	}
-	if c.text < 0 {
-		return reject(fmt.Sprintf("no %q column, file rejected", s.textField))
-	}
-	if t := c.cols[c.text]; !t.flat || t.field.Type().Kind() != parquet.ByteArray {
-		return reject(fmt.Sprintf("column %q is %s, want a string; file rejected", s.textField, t.field.Type()))
+	c := &parquetFile{in: in, rel: validUTF8(in.rel), f: f, pf: pf, rg: -1}
+	if reason := s.plan(c); reason != "" {
+		return reject(reason)
 	}
 	s.cur = c
 	return nil
 }
 
+// plan maps the file's top-level fields to the batch's columns: the text,
+// the id, the source, and every other field as an extra column.
+func (s *parquetSource) plan(c *parquetFile) (reject string) {
+	var textField parquet.Field
+	var nested []parquet.Field
+	extras := map[string]pqExtra{} // a name used twice: the later field wins
+	leaf := 0
+	for _, fl := range c.pf.Schema().Fields() {
+		flat := fl.Leaf() && !fl.Repeated()
+		var col *pqColumn
+		if flat {
+			col = &pqColumn{name: fl.Name(), leaf: leaf}
+			if fl.Optional() {
+				col.maxDef = 1
+			}
+		}
+		leaf += countLeaves(fl)
+		name := fl.Name()
+		switch {
+		case name == s.textField:
+			textField, c.text = fl, col
+			continue
+		case name == s.idField:
+			if flat {
+				c.id, c.idKind = col, fl.Type().Kind()
+			}
+			continue // a nested id column is dropped; ids are PATH:ROW
+		case name == pipelines.ColSource && flat && fl.Type().Kind() == parquet.ByteArray:
+			c.src = col
+			continue
+		}
+		if reservedColumn(name) {
+			name = "input_" + name
+		}
+		name = validUTF8(name)
+		e := pqExtra{name: name, col: col, nested: -1}
+		if flat {
+			e.kind = fl.Type().Kind()
+		} else {
+			e.nested = len(nested)
+			nested = append(nested, fl)
+		}
+		extras[name] = e
+	}
+	if textField == nil {
+		return fmt.Sprintf("no %q column, file rejected", s.textField)
+	}
+	if c.text == nil || textField.Type().Kind() != parquet.ByteArray {
+		return fmt.Sprintf("column %q is %s, want a string; file rejected", s.textField, textField.Type())
+	}
+	fields := []arrow.Field{
+		{Name: pipelines.ColID, Type: arrow.BinaryTypes.String},
+		{Name: pipelines.ColText, Type: arrow.BinaryTypes.String},
+		{Name: pipelines.ColSource, Type: arrow.BinaryTypes.String},
+		{Name: pipelines.ColDomain, Type: arrow.BinaryTypes.String},
+	}
+	for _, name := range slices.Sorted(maps.Keys(extras)) {
+		e := extras[name]
+		if e.col == nil && e.nested < 0 {
+			continue
+		}
+		var t arrow.DataType = arrow.BinaryTypes.String
+		if e.col != nil {
+			switch e.kind {
+			case parquet.Int32, parquet.Int64, parquet.Float, parquet.Double:
+				t = arrow.PrimitiveTypes.Float64
+			case parquet.Boolean:
+				t = arrow.FixedWidthTypes.Boolean
+			}
+		}
+		fields = append(fields, arrow.Field{Name: name, Type: t, Nullable: true})
+		c.extras = append(c.extras, e)
+	}
+	c.schema = arrow.NewSchema(fields, nil)
+	c.flat = []*pqColumn{c.text}
+	for _, col := range []*pqColumn{c.id, c.src} {
+		if col != nil {
+			c.flat = append(c.flat, col)
+		}
+	}
+	for _, e := range c.extras {
+		if e.col != nil {
+			c.flat = append(c.flat, e.col)
+		}
+	}
+	if len(nested) > 0 {
+		c.nested = newPQNested(c.pf.Schema(), nested)
+	}
+	return ""
+}
+
 // openParquet opens a Parquet file, turning a panic of the decoder on a
-// hostile footer into an error.
-func openParquet(f storage.File) (pf *parquet.File, err error) {
+// hostile footer into an error. A remote file is read through a 1 MiB
+// buffer, so that a page header and the page after it are one ranged read
+// rather than many small ones.
+func openParquet(f storage.File, remote bool) (pf *parquet.File, err error) {
 	// parquet-go allocates the footer length the file claims before reading
 	// it; check it against the file's size so that a corrupt length cannot
 	// ask for gigabytes.
@@ -194,7 +322,11 @@ func openParquet(f storage.File) (pf *parquet.File, err error) {
 			pf, err = nil, fmt.Errorf("corrupt footer: %v", r)
 		}
 	}()
-	return parquet.OpenFile(f, f.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	opts := []parquet.FileOption{parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true)}
+	if remote {
+		opts = append(opts, parquet.ReadBufferSize(1<<20))
+	}
+	return parquet.OpenFile(f, f.Size(), opts...)
 }
 
 func countLeaves(f parquet.Field) int {
@@ -208,178 +340,358 @@ func countLeaves(f parquet.Field) int {
 	return n
 }
 
-// fill reads the next rows of the current file; io.EOF at its end.
-func (s *parquetSource) fill() (err error) {
-	c := s.cur
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("decoder failed: %v", r)
-		}
-	}()
-	if c.buf == nil {
-		c.buf = make([]parquet.Row, 64)
-	}
-	c.pos, c.have = 0, 0
+// nextRowGroup moves c to its next non-empty row group; false at the end.
+func (c *parquetFile) nextRowGroup() (bool, error) {
+	rgs := c.pf.RowGroups()
 	for {
-		if c.rows == nil {
-			rgs := c.pf.RowGroups()
-			if c.rg >= len(rgs) {
-				return io.EOF
+		if c.rg >= 0 {
+			c.base += c.rgRows
+		}
+		c.rg++
+		if c.rg >= len(rgs) {
+			return false, nil
+		}
+		rg := rgs[c.rg]
+		c.rgRows, c.rgRow = max(rg.NumRows(), 0), 0
+		if c.rgRows == 0 {
+			continue
+		}
+		chunks := rg.ColumnChunks()
+		for _, col := range c.flat {
+			if col.leaf >= len(chunks) {
+				return false, fmt.Errorf("row group %d has %d columns, want column %d", c.rg, len(chunks), col.leaf)
 			}
-			c.rows = rgs[c.rg].Rows()
-			c.rg++
+			col.open(chunks[col.leaf])
 		}
-		n, err := c.rows.ReadRows(c.buf)
-		c.have = n
-		if err != nil && !errors.Is(err, io.EOF) {
-			return err
+		if c.nested != nil {
+			c.nested.open(rg)
 		}
-		if errors.Is(err, io.EOF) || n == 0 {
-			c.rows.Close()
-			c.rows = nil
-		}
-		if n > 0 {
-			return nil
-		}
+		return true, nil
 	}
 }
 
-// add converts one row into a document, or rejects it.
-func (s *parquetSource) add(c *parquetFile, r parquet.Row, row int64) (err error) {
+// meanText returns the mean bytes of text per row in the row group, from
+// the footer (0 when it does not say).
+func (c *parquetFile) meanText() int64 {
+	rgs := c.pf.Metadata().RowGroups
+	if c.rg < 0 || c.rg >= len(rgs) || c.text.leaf >= len(rgs[c.rg].Columns) || c.rgRows <= 0 {
+		return 0
+	}
+	total := rgs[c.rg].Columns[c.text.leaf].MetaData.TotalUncompressedSize
+	return max(total/c.rgRows, 0)
+}
+
+// slab reads the next rows of c into the open batch: at most the rows and
+// bytes the batch has room for, within one row group. It reports whether
+// the file is done. On an error the batch is as it was before the slab.
+func (s *parquetSource) slab(c *parquetFile) (done bool, err error) {
+	if c.rgRow >= c.rgRows {
+		more, err := c.nextRowGroup()
+		if err != nil || !more {
+			return true, err
+		}
+	}
+	rows0, bytes0 := s.rows, s.bytes
 	defer func() {
 		if p := recover(); p != nil {
-			err = s.env.Rejects.Add(pipelines.Reject{Path: c.in.path, Line: row + 1,
-				Reason: fmt.Sprintf("corrupt Parquet row: %v", p)})
+			err = fmt.Errorf("decoder failed: %v", p)
+		}
+		if err != nil {
+			s.truncate(rows0)
+			s.bytes = bytes0
 		}
 	}()
-	vals := make([]parquet.Value, len(c.cols)) // flat fields' values by col
-	for _, v := range r {
-		vals[leafToCol(c, v.Column())] = v
+	k, n, err := s.readText(c)
+	if err != nil {
+		return false, err
 	}
-	text := vals[c.text]
-	if text.IsNull() {
-		return s.env.Rejects.Add(pipelines.Reject{Path: c.in.path, Line: row + 1,
-			Reason: fmt.Sprintf("column %q is null", s.textField)})
+	if err := s.readRest(c, k, n); err != nil {
+		return false, err
 	}
-	var idStr string
-	if c.id >= 0 && c.cols[c.id].flat && !vals[c.id].IsNull() {
-		idStr = flatString(vals[c.id])
-	} else {
-		s.id = append(append(append(s.id[:0], c.in.rel...), ':'), strconv.FormatInt(row, 10)...)
-		idStr = view(s.id)
+	s.rows += n
+	if cnt := s.env.Counters; cnt != nil {
+		cnt.InvalidUTF8.Add(s.invalid)
+		cnt.BytesIn.Add(s.textBytes)
 	}
-	source := c.in.rel
-	src := c.src
-	if src >= 0 && c.cols[src].flat && !vals[src].IsNull() && vals[src].Kind() == parquet.ByteArray {
-		source = view(vals[src].ByteArray())
-		if !utf8.ValidString(source) {
-			source = pipelines.ValidUTF8(source)
-		}
-	} else {
-		src = -1
-	}
-	var nested map[string]any
-	if c.nested {
-		nested = map[string]any{}
-		if err := c.schema.Reconstruct(&nested, r); err != nil {
-			return s.env.Rejects.Add(pipelines.Reject{Path: c.in.path, Line: row + 1,
-				Reason: fmt.Sprintf("unreadable nested value: %v", err)})
+	for _, r := range s.rej {
+		if err := s.env.Rejects.Add(r); err != nil {
+			return false, err
 		}
 	}
-	i := s.b.Add(idStr, view(text.ByteArray()), source, s.domain)
-	for k, col := range c.cols {
-		if k == c.text || k == c.id || k == src {
-			continue
+	c.rgRow += int64(k)
+	return false, nil
+}
+
+// readText appends text values to the batch until it is full or the row
+// group ends; it returns the rows it read (k) and the documents it added
+// (n: k less the rows with a null text, which go to s.skip and s.rej).
+func (s *parquetSource) readText(c *parquetFile) (k, n int, err error) {
+	tb := s.rb.Field(1).(*array.StringBuilder)
+	s.skip, s.rej = s.skip[:0], s.rej[:0]
+	left := c.rgRows - c.rgRow
+	room := s.maxRows - s.rows
+	s.textBytes, s.invalid = 0, 0
+	// One allocation for the slab's text, so that it is not copied as the
+	// builder grows: twice the rows it can take at the row group's mean
+	// text size (from the footer), capped by the batch's byte room plus one
+	// row (the one that crosses the bound).
+	if mean := c.meanText(); mean > 0 {
+		rows := min(left, int64(room))
+		need := min(2*rows*mean, max(s.maxBytes-s.bytes, 0)+mean)
+		if free := tb.DataCap() - tb.DataLen(); need > int64(free) {
+			tb.ReserveData(int(need))
 		}
-		if !col.flat {
-			v, ok := nested[col.field.Name()]
-			if !ok || v == nil {
-				s.b.SetExtra(i, col.name, nil)
+	}
+	for int64(k) < left && n < room && s.bytes < s.maxBytes {
+		avail, err := c.text.avail()
+		if err != nil {
+			return 0, 0, err
+		}
+		avail = int(min(int64(avail), left-int64(k)))
+		tb.Reserve(min(avail, room-n))
+		for ; avail > 0 && n < room && s.bytes < s.maxBytes; avail-- {
+			b, _, null := c.text.next()
+			if null {
+				s.skip = append(s.skip, k)
+				s.rej = append(s.rej, pipelines.Reject{Path: c.in.path, Line: c.base + c.rgRow + int64(k) + 1,
+					Reason: fmt.Sprintf("column %q is null", s.textField)})
+				k++
 				continue
 			}
-			data, err := json.Marshal(v)
-			if err != nil {
-				s.b.SetExtra(i, col.name, nil)
+			if utf8.Valid(b) {
+				tb.BinaryBuilder.Append(b)
+			} else {
+				fixed := pipelines.ValidUTF8(string(b))
+				tb.Append(fixed)
+				b = []byte(fixed)
+				s.invalid++
+			}
+			s.textBytes += int64(len(b))
+			s.bytes += int64(len(b)) + 32
+			k++
+			n++
+		}
+	}
+	return k, n, nil
+}
+
+// readRest appends the id, source, domain and extra columns of the k rows
+// readText read (n of them documents).
+func (s *parquetSource) readRest(c *parquetFile, k, n int) error {
+	ib := s.rb.Field(0).(*array.StringBuilder)
+	ib.Reserve(n)
+	first := c.base + c.rgRow
+	defaultID := func(row int) { // PATH:ROW, ROW the row's index in the file
+		s.id = append(append(append(s.id[:0], c.rel...), ':'), strconv.FormatInt(first+int64(row), 10)...)
+		ib.BinaryBuilder.Append(s.id)
+		s.bytes += int64(len(s.id))
+	}
+	row, si := 0, 0 // the next row's index in the slab; the next skip
+	if c.id == nil {
+		for ; row < k; row++ {
+			if si < len(s.skip) && s.skip[si] == row {
+				si++
 				continue
 			}
-			s.b.SetExtra(i, col.name, json.RawMessage(data))
+			defaultID(row)
+		}
+	} else if err := c.id.each(k, nil, func(b []byte, v parquet.Value, null bool) {
+		r := row
+		row++
+		switch {
+		case si < len(s.skip) && s.skip[si] == r:
+			si++
+		case null:
+			defaultID(r)
+		case c.idKind == parquet.ByteArray || c.idKind == parquet.FixedLenByteArray:
+			s.appendString(ib, b)
+		case c.idKind == parquet.Int32:
+			ib.Append(strconv.FormatInt(int64(v.Int32()), 10))
+		case c.idKind == parquet.Int64:
+			ib.Append(strconv.FormatInt(v.Int64(), 10))
+		default:
+			ib.Append(v.String())
+		}
+	}); err != nil {
+		return err
+	}
+
+	sb := s.rb.Field(2).(*array.StringBuilder)
+	sb.Reserve(n)
+	if c.src == nil {
+		for range n {
+			sb.Append(c.rel)
+		}
+	} else if err := c.src.each(k, s.skip, func(b []byte, _ parquet.Value, null bool) {
+		if null {
+			sb.Append(c.rel)
+		} else {
+			s.appendString(sb, b)
+		}
+	}); err != nil {
+		return err
+	}
+
+	db := s.rb.Field(3).(*array.StringBuilder)
+	db.Reserve(n)
+	for range n {
+		db.Append(s.domain)
+	}
+
+	for i, e := range c.extras {
+		if e.col == nil {
 			continue
 		}
-		s.b.SetExtra(i, col.name, flatValue(vals[k], col.isJSON))
-	}
-	return nil
-}
-
-// leafToCol maps a leaf column index to its top-level field. Fields are few,
-// so a scan is as fast as a table.
-func leafToCol(c *parquetFile, leaf int) int {
-	k := 0
-	for i := range c.cols {
-		if c.cols[i].leaf <= leaf {
-			k = i
+		if err := s.readExtra(e, s.rb.Field(4+i), k, n); err != nil {
+			return err
 		}
 	}
-	return k
-}
-
-func flatString(v parquet.Value) string {
-	switch v.Kind() {
-	case parquet.ByteArray, parquet.FixedLenByteArray:
-		return string(v.ByteArray())
-	case parquet.Int32:
-		return strconv.FormatInt(int64(v.Int32()), 10)
-	case parquet.Int64:
-		return strconv.FormatInt(v.Int64(), 10)
-	}
-	return v.String()
-}
-
-// flatValue converts a flat column's value to what DocBuilder.SetExtra
-// takes: strings, float64 for every number, bool, nil.
-func flatValue(v parquet.Value, isJSON bool) any {
-	if v.IsNull() {
+	if c.nested == nil {
 		return nil
 	}
-	switch v.Kind() {
-	case parquet.ByteArray, parquet.FixedLenByteArray:
-		b := v.ByteArray()
-		if isJSON && json.Valid(b) {
-			return json.RawMessage(append([]byte(nil), b...))
+	var builders []*array.StringBuilder // by nested field
+	for i, e := range c.extras {
+		if e.col == nil {
+			for len(builders) <= e.nested {
+				builders = append(builders, nil)
+			}
+			builders[e.nested] = s.rb.Field(4 + i).(*array.StringBuilder)
 		}
-		if !utf8.Valid(b) {
-			return pipelines.ValidUTF8(string(b))
-		}
-		return string(b)
-	case parquet.Int32:
-		return float64(v.Int32())
-	case parquet.Int64:
-		return float64(v.Int64())
-	case parquet.Float:
-		return float64(v.Float())
-	case parquet.Double:
-		return v.Double()
-	case parquet.Boolean:
-		return v.Boolean()
 	}
-	return v.String()
+	return c.nested.read(k, s.skip, func(vals []json.RawMessage) {
+		for j, b := range builders {
+			if b == nil {
+				continue
+			}
+			if j >= len(vals) || vals[j] == nil {
+				b.AppendNull()
+				continue
+			}
+			s.appendString(b, vals[j])
+		}
+	})
 }
 
-func (s *parquetSource) closeFile() {
-	if c := s.cur; c != nil {
-		if c.rows != nil {
-			c.rows.Close()
-		}
-		c.f.Close()
-		s.cur = nil
+// readExtra appends k rows (n documents) of a flat extra column.
+func (s *parquetSource) readExtra(e pqExtra, b array.Builder, k, n int) error {
+	b.Reserve(n)
+	switch b := b.(type) {
+	case *array.Float64Builder:
+		return e.col.each(k, s.skip, func(_ []byte, v parquet.Value, null bool) {
+			switch {
+			case null:
+				b.AppendNull()
+			case e.kind == parquet.Int32:
+				b.Append(float64(v.Int32()))
+			case e.kind == parquet.Int64:
+				b.Append(float64(v.Int64()))
+			case e.kind == parquet.Float:
+				b.Append(float64(v.Float()))
+			default:
+				b.Append(v.Double())
+			}
+		})
+	case *array.BooleanBuilder:
+		return e.col.each(k, s.skip, func(_ []byte, v parquet.Value, null bool) {
+			if null {
+				b.AppendNull()
+			} else {
+				b.Append(v.Boolean())
+			}
+		})
+	case *array.StringBuilder:
+		return e.col.each(k, s.skip, func(data []byte, v parquet.Value, null bool) {
+			switch {
+			case null:
+				b.AppendNull()
+			case e.kind == parquet.ByteArray || e.kind == parquet.FixedLenByteArray:
+				s.appendString(b, data)
+			default:
+				b.Append(v.String())
+			}
+		})
 	}
+	return fmt.Errorf("column %q: no builder for %s", e.name, b.Type())
+}
+
+// appendString appends a value, repairing invalid UTF-8, and counts its
+// bytes against the batch bound.
+func (s *parquetSource) appendString(b *array.StringBuilder, v []byte) {
+	if utf8.Valid(v) {
+		b.BinaryBuilder.Append(v)
+	} else {
+		b.Append(pipelines.ValidUTF8(string(v)))
+	}
+	s.bytes += int64(len(v))
+}
+
+// truncate drops the rows of the open batch from n on (a slab that failed
+// half way). Arrow builders cannot shrink, so the first n rows are copied
+// into fresh builders; this happens once per corrupt file at most.
+func (s *parquetSource) truncate(n int) {
+	if s.rb == nil {
+		return
+	}
+	old := s.rb
+	fresh := array.NewRecordBuilder(s.env.Alloc, s.schema)
+	for i, f := range old.Fields() {
+		arr := f.NewArray()
+		copyRows(fresh.Field(i), arr, n)
+		arr.Release()
+	}
+	old.Release()
+	s.rb, s.rows = fresh, n
+}
+
+// copyRows appends the first n rows of arr (of the types a batch has).
+func copyRows(b array.Builder, arr arrow.Array, n int) {
+	n = min(n, arr.Len())
+	for i := range n {
+		if arr.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		switch a := arr.(type) {
+		case *array.String:
+			b.(*array.StringBuilder).Append(a.Value(i))
+		case *array.Float64:
+			b.(*array.Float64Builder).Append(a.Value(i))
+		case *array.Boolean:
+			b.(*array.BooleanBuilder).Append(a.Value(i))
+		}
+	}
+}
+
+// validUTF8 returns s with invalid UTF-8 repaired.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return pipelines.ValidUTF8(s)
+}
+
+// closeFile closes the file being read and its page readers.
+func (s *parquetSource) closeFile() {
+	c := s.cur
+	if c == nil {
+		return
+	}
+	for _, col := range c.flat {
+		col.close()
+	}
+	if c.nested != nil {
+		c.nested.close()
+	}
+	c.f.Close()
+	s.cur = nil
 }
 
 // Close releases the open file and batch.
 func (s *parquetSource) Close() error {
 	s.closeFile()
-	if s.b != nil {
-		s.b.Release()
-		s.b = nil
+	if s.rb != nil {
+		s.rb.Release()
+		s.rb = nil
 	}
 	return nil
 }
