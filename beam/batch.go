@@ -3,8 +3,10 @@
 // code: sources read through their constructors, streaming stages run their
 // Process on Arrow batches and apply the Result with pipelines.Apply,
 // dedup.exact and dedup.minhash become shuffles over the keys and
-// signatures their Process computes, and barriers and sinks run on one
-// worker over the batches sorted back into input order.
+// signatures their Process computes, curriculum.order without phases is
+// a sort by its key, the jsonl sink writes its shards in parallel, and the
+// other barriers and sinks run on one worker over the batches sorted back
+// into input order.
 //
 // # Elements
 //

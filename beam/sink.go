@@ -230,7 +230,11 @@ func (f *planFn) ProcessElement(ctx context.Context, _ []byte, sizes func(*SizeI
 		}
 		emit(b.Key, cuts)
 	}
-	blog.Infof(ctx, "%s: %d documents planned into %d shards", where(c), countRows(all), shard+min(1, int32(raw)))
+	shards := int(shard)
+	if raw > 0 {
+		shards++
+	}
+	blog.Infof(ctx, "%s: %d documents planned into %d shards", where(c), countRows(all), shards)
 	return nil
 }
 
