@@ -205,6 +205,10 @@ func TestParquetSinkSchemaChange(t *testing.T) {
 func FuzzParquet(f *testing.F) {
 	f.Add(parquetBytes(f, []pqDoc{{ID: ptr("a"), Text: ptr("t")}, {Text: ptr("u")}}, 1))
 	f.Add([]byte("PAR1\x00\x00\x00\x00PAR1"))
+	// every column kind, dictionary pages, several pages and row groups
+	f.Add(writeParquet(f, randomWide(rand.New(rand.NewSource(1)), 40),
+		parquet.PageBufferSize(200), parquet.MaxRowsPerRowGroup(15)))
+	f.Add(writeParquet(f, []pqDict{{"a", "x"}, {"b", "y"}, {"a", "x"}}, parquet.DataPageVersion(1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		writeFile(t, dir, "f.parquet", data)
