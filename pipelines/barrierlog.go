@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -34,49 +35,86 @@ type barrierLog struct {
 	name string
 	segs []string // committed segments, in order
 	n    int      // records in the open segment
+	off  int64    // bytes in the open segment
+	buf  bytes.Buffer
+	// Commits of ended segments run in the background (their sync to disk
+	// takes as long as the disk needs); a checkpoint's journal waits for
+	// them, and so does the barrier's Emit.
+	pending []func() error
 }
 
-func (l *barrierLog) append(ctx context.Context, rec arrow.Record) error {
+// append logs rec and returns where its frame's IPC stream lies.
+func (l *barrierLog) append(ctx context.Context, rec arrow.Record) (LogFrame, error) {
 	if l.w == nil {
 		l.name = fmt.Sprintf("barrier%02d-seg%06d.snap", l.idx, l.seq)
 		l.seq++
 		w, err := storage.Create(ctx, storage.Join(l.dir, l.name))
 		if err != nil {
-			return err
+			return LogFrame{}, err
 		}
-		l.w, l.bw = w, bufio.NewWriterSize(w, 1<<20)
+		l.w, l.bw, l.off = w, bufio.NewWriterSize(w, 1<<20), 0
 	}
-	var buf bytes.Buffer
-	iw := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()))
+	buf := &l.buf // reused: a frame is serialized whole to learn its length
+	buf.Reset()
+	iw := ipc.NewWriter(buf, ipc.WithSchema(rec.Schema()))
 	if err := iw.Write(rec); err != nil {
-		return err
+		return LogFrame{}, err
 	}
 	if err := iw.Close(); err != nil {
-		return err
+		return LogFrame{}, err
 	}
 	var hdr [8]byte
 	binary.LittleEndian.PutUint64(hdr[:], uint64(buf.Len()))
 	if _, err := l.bw.Write(hdr[:]); err != nil {
-		return err
+		return LogFrame{}, err
 	}
+	at := LogFrame{Path: storage.Join(l.dir, l.name), Offset: l.off + 8, Length: int64(buf.Len())}
 	_, err := l.bw.Write(buf.Bytes())
 	l.n++
-	return err
+	l.off += 8 + int64(buf.Len())
+	return at, err
 }
 
-// commit makes the open segment durable and returns every segment so far.
-func (l *barrierLog) commit() ([]string, error) {
+// absorbLogged hands a logged batch to a barrier: with where it lies in
+// the log when the barrier reads its input back from there.
+func absorbLogged(ctx context.Context, b Barrier, rec arrow.Record, at LogFrame) error {
+	if la, ok := b.(LogAbsorber); ok {
+		return la.AbsorbLogged(ctx, rec, at)
+	}
+	return b.Absorb(ctx, rec)
+}
+
+// commit ends the open segment and returns every segment so far, and a
+// wait that returns once they are all durable: the segment's commit runs in
+// the background, so that the barrier goes on absorbing meanwhile.
+func (l *barrierLog) commit() ([]string, func() error, error) {
 	if l.w != nil {
 		if err := l.bw.Flush(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if err := l.w.Commit(); err != nil {
-			return nil, err
-		}
+		w := l.w
+		done := make(chan error, 1)
+		go func() { done <- w.Commit() }()
+		l.pending = append(l.pending, sync.OnceValue(func() error { return <-done }))
 		l.segs = append(l.segs, l.name)
 		l.w, l.bw = nil, nil
 	}
-	return append([]string(nil), l.segs...), nil
+	pending := append([]func() error(nil), l.pending...) // l.pending grows meanwhile
+	return append([]string(nil), l.segs...), func() error { return waitAll(pending) }, nil
+}
+
+// wait returns once every ended segment is committed, with the first
+// commit error.
+func (l *barrierLog) wait() error { return waitAll(l.pending) }
+
+func waitAll(waits []func() error) error {
+	var first error
+	for _, w := range waits {
+		if err := w(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (l *barrierLog) abort() {
@@ -84,16 +122,20 @@ func (l *barrierLog) abort() {
 		l.w.Abort()
 		l.w = nil
 	}
+	l.wait()
 }
 
-// replay feeds the logged batches of segs to absorb, in order.
-func replayBarrierLog(ctx context.Context, dir string, segs []string, alloc memory.Allocator, absorb func(arrow.Record) error) error {
+// replay feeds the logged batches of segs to absorb, in order, with where
+// each lies in the log.
+func replayBarrierLog(ctx context.Context, dir string, segs []string, alloc memory.Allocator, absorb func(arrow.Record, LogFrame) error) error {
 	for _, seg := range segs {
-		f, err := storage.Open(ctx, storage.Join(dir, seg))
+		path := storage.Join(dir, seg)
+		f, err := storage.Open(ctx, path)
 		if err != nil {
 			return err
 		}
 		br := bufio.NewReaderSize(f, 1<<20)
+		var off int64
 		for {
 			var hdr [8]byte
 			if _, err := io.ReadFull(br, hdr[:]); err == io.EOF {
@@ -112,13 +154,15 @@ func replayBarrierLog(ctx context.Context, dir string, segs []string, alloc memo
 				f.Close()
 				return fmt.Errorf("%s: %w", seg, err)
 			}
+			at := LogFrame{Path: path, Offset: off + 8, Length: int64(n)}
+			off += 8 + int64(n)
 			rd, err := ipc.NewReader(bytes.NewReader(frame), ipc.WithAllocator(alloc))
 			if err != nil {
 				f.Close()
 				return fmt.Errorf("%s: %w", seg, err)
 			}
 			for rd.Next() {
-				if err := absorb(rd.Record()); err != nil {
+				if err := absorb(rd.Record(), at); err != nil {
 					rd.Release()
 					f.Close()
 					return err

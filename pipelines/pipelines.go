@@ -86,6 +86,24 @@ type Barrier interface {
 	Emit(ctx context.Context, emit func(arrow.Record) error) error
 }
 
+// LogAbsorber is implemented by barriers that read what they absorbed back
+// from the runner's barrier log instead of spilling it a second time. A run
+// that keeps a journal logs every batch a barrier without a snapshot of its
+// own absorbs (see Checkpointer) and then calls AbsorbLogged instead of
+// Absorb, with where the batch lies in the log. The barrier may read the
+// frame back from Emit on (the log is committed before Emit and kept until
+// the run ends), not before.
+type LogAbsorber interface {
+	AbsorbLogged(ctx context.Context, rec arrow.Record, at LogFrame) error
+}
+
+// LogFrame locates one logged batch: bytes [Offset, Offset+Length) of the
+// file Path (a storage path) are an Arrow IPC stream holding the batch.
+type LogFrame struct {
+	Path           string
+	Offset, Length int64
+}
+
 // Sink consumes the pipeline's output.
 //
 // Write is called with each output batch in order; rec is borrowed. Commit

@@ -76,6 +76,7 @@ type Checkpoint struct {
 
 	snaps       map[int]string   // stage index -> snapshot file
 	logs        map[int][]string // barrier index -> its log segments
+	waits       []func() error   // log segments still being committed
 	counts      map[int]journalCounts
 	unresumable string // why no journal can be written for it
 }
@@ -311,8 +312,8 @@ func (r *run) openJournal(ctx context.Context) error {
 		sr := r.stages[i]
 		sr.log.segs = append([]string(nil), j.Logs[i]...)
 		sr.log.seq = len(j.Logs[i])
-		err := replayBarrierLog(ctx, dir, j.Logs[i], r.opts.Alloc, func(rec arrow.Record) error {
-			return sr.barrier.Absorb(ctx, rec) // borrowed: the log reader releases it
+		err := replayBarrierLog(ctx, dir, j.Logs[i], r.opts.Alloc, func(rec arrow.Record, at LogFrame) error {
+			return absorbLogged(ctx, sr.barrier, rec, at) // borrowed: the log reader releases it
 		})
 		if err != nil {
 			return fmt.Errorf("resume: %s: %w", where(sr.c), err)
@@ -385,6 +386,11 @@ func (r *run) snapshotStage(ctx context.Context, idx int, sr *stageRun, comp any
 
 // checkpoint commits the sinks and saves the journal at a barrier.
 func (r *run) checkpoint(ctx context.Context, cp *Checkpoint) error {
+	for _, wait := range cp.waits {
+		if err := wait(); err != nil {
+			return fmt.Errorf("checkpoint log: %w", err)
+		}
+	}
 	for _, s := range r.sinks {
 		if err := s.sink.Commit(ctx); err != nil {
 			return fmt.Errorf("%s: commit: %w", where(s.c), err)
@@ -1047,11 +1053,12 @@ func (r *run) runBarrier(ctx context.Context, s *stageRun, in <-chan item, out c
 		if it.cp != nil {
 			it.cp.counts[s.idx] = s.counts()
 			if s.log != nil {
-				segs, err := s.log.commit()
+				segs, wait, err := s.log.commit()
 				if err != nil {
 					return fmt.Errorf("%s: checkpoint log: %w", where(s.c), err)
 				}
 				it.cp.logs[s.idx] = segs
+				it.cp.waits = append(it.cp.waits, wait)
 			} else if err := r.snapshotStage(ctx, s.idx, s, s.barrier, it.cp); err != nil {
 				return err
 			}
@@ -1062,13 +1069,17 @@ func (r *run) runBarrier(ctx context.Context, s *stageRun, in <-chan item, out c
 		}
 		t0 := time.Now()
 		s.in.Add(it.rec.NumRows())
+		var err error
 		if s.log != nil {
-			if err := s.log.append(ctx, it.rec); err != nil {
+			at, lerr := s.log.append(ctx, it.rec)
+			if lerr != nil {
 				it.rec.Release()
-				return fmt.Errorf("%s: checkpoint log: %w", where(s.c), err)
+				return fmt.Errorf("%s: checkpoint log: %w", where(s.c), lerr)
 			}
+			err = absorbLogged(ctx, s.barrier, it.rec, at)
+		} else {
+			err = s.barrier.Absorb(ctx, it.rec)
 		}
-		err := s.barrier.Absorb(ctx, it.rec)
 		it.rec.Release()
 		s.busy.Add(int64(time.Since(t0)))
 		if err != nil {
@@ -1083,6 +1094,11 @@ func (r *run) runBarrier(ctx context.Context, s *stageRun, in <-chan item, out c
 	}
 	if r.stopped.Load() {
 		return nil // a graceful stop: the snapshot holds what was absorbed
+	}
+	if s.log != nil { // a LogAbsorber reads the log back
+		if err := s.log.wait(); err != nil {
+			return fmt.Errorf("%s: checkpoint log: %w", where(s.c), err)
+		}
 	}
 	t0 := time.Now()
 	err = s.barrier.Emit(ctx, func(rec arrow.Record) error {
