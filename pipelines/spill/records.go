@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/curatehq/curate/pipelines"
 	"github.com/curatehq/curate/pipelines/storage"
 )
 
@@ -52,8 +53,10 @@ type recFile struct {
 }
 
 type batchInfo struct {
-	file, index int   // IPC file and batch within it
-	first       int64 // row number of the batch's first row
+	file, index int                 // IPC file and batch within it
+	stored      *pipelines.LogFrame // or where the batch is stored elsewhere (AppendStored)
+	schema      *arrow.Schema       // of a stored batch
+	first       int64               // row number of the batch's first row
 	rows        int
 	bytes       int64
 }
@@ -110,6 +113,31 @@ func (r *Records) Append(ctx context.Context, rec arrow.Record) (int64, error) {
 	r.batches = append(r.batches, batchInfo{file: len(r.files) - 1, index: f.batches,
 		first: first, rows: int(rec.NumRows()), bytes: size})
 	f.batches++
+	r.rows += rec.NumRows()
+	r.bytes += size
+	return first, nil
+}
+
+// AppendStored adds rec without writing it: bytes [at.Offset,
+// at.Offset+at.Length) of the file at.Path hold rec as an Arrow IPC stream
+// (a batch of the runner's barrier log: see pipelines.LogAbsorber), and
+// Scan and Gather read it from there. The caller guarantees that the bytes
+// stay there from Finish until Close; Close does not remove them. It
+// returns the row number of rec's first row, like Append.
+func (r *Records) AppendStored(rec arrow.Record, at pipelines.LogFrame) (int64, error) {
+	first := r.rows
+	if r.done {
+		return first, errors.New("spill: Records.AppendStored after Finish")
+	}
+	if rec.NumRows() == 0 {
+		return first, nil
+	}
+	if err := r.addFields(rec.Schema()); err != nil {
+		return first, err
+	}
+	size := recordBytes(rec)
+	r.batches = append(r.batches, batchInfo{file: -1, stored: &at, schema: rec.Schema(),
+		first: first, rows: int(rec.NumRows()), bytes: size})
 	r.rows += rec.NumRows()
 	r.bytes += size
 	return first, nil
@@ -173,7 +201,7 @@ func scalarExtra(t arrow.DataType) bool {
 
 func (r *Records) openFile(ctx context.Context, s *arrow.Schema) error {
 	path := r.dir.next("batches") + ".arrow"
-	w, err := storage.Create(ctx, path)
+	w, err := r.dir.create(ctx, path)
 	if err != nil {
 		return fmt.Errorf("spill: %w", err)
 	}
@@ -217,6 +245,11 @@ func (r *Records) Finish() error {
 	for i, f := range r.union { // a column some batches lack is null there
 		for _, file := range r.files {
 			if !file.schema.HasField(f.Name) {
+				r.union[i].Nullable = true
+			}
+		}
+		for _, b := range r.batches {
+			if b.stored != nil && !b.schema.HasField(f.Name) {
 				r.union[i].Nullable = true
 			}
 		}
@@ -285,33 +318,88 @@ func (r *Records) scanAhead(ctx context.Context, raw bool, fn func(rec arrow.Rec
 
 // scan reads the batches in order in the calling goroutine.
 func (r *Records) scan(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64) error) error {
-	next := 0
-	for fi := range r.files {
-		rd, err := r.openReader(ctx, fi)
+	var rd *fileReader // of the last file-backed batch
+	var st storedReader
+	defer func() {
+		if rd != nil {
+			rd.close()
+		}
+		st.close()
+	}()
+	for _, b := range r.batches {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var rec arrow.Record
+		var err error
+		if b.stored != nil {
+			rec, err = st.batch(ctx, r, b.stored, raw)
+		} else {
+			if rd != nil && rd.fi != b.file {
+				rd.close()
+				rd = nil
+			}
+			if rd == nil {
+				if rd, err = r.openReader(ctx, b.file); err != nil {
+					return err
+				}
+			}
+			rec, err = rd.batch(ctx, b.index, raw)
+		}
 		if err != nil {
 			return err
 		}
-		for b := 0; b < r.files[fi].batches; b++ {
-			if err := ctx.Err(); err != nil {
-				rd.close()
-				return err
-			}
-			rec, err := rd.batch(ctx, b, raw)
-			if err != nil {
-				rd.close()
-				return err
-			}
-			err = fn(rec, r.batches[next].first)
-			rec.Release()
-			next++
-			if err != nil {
-				rd.close()
-				return err
-			}
+		err = fn(rec, b.first)
+		rec.Release()
+		if err != nil {
+			return err
 		}
-		rd.close()
 	}
 	return nil
+}
+
+// storedReader reads batches added by AppendStored, keeping the last file
+// open.
+type storedReader struct {
+	f    storage.File
+	path string
+}
+
+func (sr *storedReader) batch(ctx context.Context, r *Records, at *pipelines.LogFrame, raw bool) (arrow.Record, error) {
+	if sr.f == nil || sr.path != at.Path {
+		sr.close()
+		f, err := storage.Open(ctx, at.Path)
+		if err != nil {
+			return nil, fmt.Errorf("spill: %w", err)
+		}
+		sr.f, sr.path = f, at.Path
+	}
+	rd, err := ipc.NewReader(bufio.NewReaderSize(io.NewSectionReader(sr.f, at.Offset, at.Length), ioBuf), ipc.WithAllocator(r.alloc))
+	if err != nil {
+		return nil, fmt.Errorf("spill: reading %s at %d: %w", at.Path, at.Offset, err)
+	}
+	defer rd.Release()
+	if !rd.Next() {
+		err := rd.Err()
+		if err == nil {
+			err = errors.New("no batch")
+		}
+		return nil, fmt.Errorf("spill: reading %s at %d: %w", at.Path, at.Offset, err)
+	}
+	rec := rd.Record()
+	rec.Retain()
+	var remap []int
+	if !rec.Schema().Equal(r.schema) {
+		remap = r.remapOf(rec.Schema())
+	}
+	return r.conform(rec, remap, raw, at.Path)
+}
+
+func (sr *storedReader) close() {
+	if sr.f != nil {
+		sr.f.Close()
+		sr.f = nil
+	}
 }
 
 // batchOf returns the index of the batch holding row.
@@ -360,17 +448,22 @@ func (r *Records) openReader(ctx context.Context, fi int) (*fileReader, error) {
 		return nil, fmt.Errorf("spill: reading %s: %w", path, err)
 	}
 	fr := &fileReader{f: f, rd: rd, r: r, fi: fi, path: path}
-	s := r.files[fi].schema
-	if !s.Equal(r.schema) {
-		fr.remap = make([]int, len(r.union))
-		for i, fld := range r.union {
-			fr.remap[i] = -1
-			if idx := s.FieldIndices(fld.Name); len(idx) > 0 {
-				fr.remap[i] = idx[0]
-			}
-		}
+	if s := r.files[fi].schema; !s.Equal(r.schema) {
+		fr.remap = r.remapOf(s)
 	}
 	return fr, nil
+}
+
+// remapOf maps each union column to its index in s, -1 when s lacks it.
+func (r *Records) remapOf(s *arrow.Schema) []int {
+	remap := make([]int, len(r.union))
+	for i, fld := range r.union {
+		remap[i] = -1
+		if idx := s.FieldIndices(fld.Name); len(idx) > 0 {
+			remap[i] = idx[0]
+		}
+	}
+	return remap
 }
 
 // batch reads batch b of the file, conformed to the union schema (packed
@@ -380,12 +473,19 @@ func (fr *fileReader) batch(ctx context.Context, b int, raw bool) (arrow.Record,
 	if err != nil {
 		return nil, fmt.Errorf("spill: reading %s batch %d: %w", fr.path, b, err)
 	}
-	if fr.remap == nil {
+	return fr.r.conform(rec, fr.remap, raw, fr.path)
+}
+
+// conform returns rec (taking it over) in the union schema, column i being
+// rec's column remap[i] (nil: rec is in the union schema already); raw keeps
+// packed token lists as they are. The caller owns the result.
+func (r *Records) conform(rec arrow.Record, remap []int, raw bool, path string) (arrow.Record, error) {
+	if remap == nil {
 		return rec, nil
 	}
 	defer rec.Release()
 	n := int(rec.NumRows())
-	cols := make([]arrow.Array, len(fr.remap))
+	cols := make([]arrow.Array, len(remap))
 	defer func() {
 		for _, c := range cols {
 			if c != nil {
@@ -393,40 +493,40 @@ func (fr *fileReader) batch(ctx context.Context, b int, raw bool) (arrow.Record,
 			}
 		}
 	}()
-	for i, src := range fr.remap {
-		want := fr.r.union[i].Type
+	for i, src := range remap {
+		want := r.union[i].Type
 		switch {
 		case src < 0 || rec.Column(src).NullN() == n:
-			cols[i] = array.MakeArrayOfNull(fr.r.alloc, want, n)
+			cols[i] = array.MakeArrayOfNull(r.alloc, want, n)
 		case arrow.TypeEqual(rec.Column(src).DataType(), want):
 			cols[i] = rec.Column(src)
 			cols[i].Retain()
 		case isInt32List(want):
 			l, ok := rec.Column(src).(*array.List)
 			if !ok || l.ListValues().DataType().ID() != arrow.UINT16 {
-				return nil, fmt.Errorf("spill: reading %s column %q: %s is not a packed token list", fr.path, fr.r.union[i].Name, rec.Column(src).DataType())
+				return nil, fmt.Errorf("spill: reading %s column %q: %s is not a packed token list", path, r.union[i].Name, rec.Column(src).DataType())
 			}
 			if raw {
 				cols[i] = l
 				l.Retain()
 				break
 			}
-			cols[i] = widenList(fr.r.alloc, l, want)
+			cols[i] = widenList(r.alloc, l, want)
 		default:
-			c, err := castText(fr.r.alloc, rec.Column(src))
+			c, err := castText(r.alloc, rec.Column(src))
 			if err != nil {
-				return nil, fmt.Errorf("spill: reading %s column %q: %w", fr.path, fr.r.union[i].Name, err)
+				return nil, fmt.Errorf("spill: reading %s column %q: %w", path, r.union[i].Name, err)
 			}
 			cols[i] = c
 		}
 	}
-	schema := fr.r.schema
+	schema := r.schema
 	if raw {
 		var fields []arrow.Field
 		for i, c := range cols {
-			if !arrow.TypeEqual(c.DataType(), fr.r.union[i].Type) {
+			if !arrow.TypeEqual(c.DataType(), r.union[i].Type) {
 				if fields == nil {
-					fields = append([]arrow.Field(nil), fr.r.union...)
+					fields = append([]arrow.Field(nil), r.union...)
 				}
 				fields[i].Type = c.DataType()
 			}

@@ -158,7 +158,7 @@ type sortEnt struct {
 func (s *Sorter) spillRun(ctx context.Context) error {
 	idx := s.sortBuf()
 	path := s.dir.next("run")
-	w, err := storage.Create(ctx, path)
+	w, err := s.dir.create(ctx, path)
 	if err != nil {
 		return fmt.Errorf("spill: sorter run: %w", err)
 	}
@@ -223,7 +223,7 @@ func (s *Sorter) mergeRuns(ctx context.Context, paths []string) (string, error) 
 	}
 	heap.Init(&it.h)
 	out := s.dir.next("run")
-	w, err := storage.Create(ctx, out)
+	w, err := s.dir.create(ctx, out)
 	if err != nil {
 		return "", fmt.Errorf("spill: sorter merge: %w", err)
 	}
@@ -425,6 +425,49 @@ func (f *folder) next(kind string) string {
 	p := storage.Join(f.path, fmt.Sprintf("%s-%06d", kind, f.seq))
 	f.files = append(f.files, p)
 	return p
+}
+
+// create starts a spill file. Local spill files are scratch: written in
+// place and closed on Commit without the sync to disk (and rename) that
+// storage.Create does for files that must survive a crash; a crash loses
+// the run's temporary folder anyway.
+func (f *folder) create(ctx context.Context, path string) (storage.Writer, error) {
+	if !f.local {
+		return storage.Create(ctx, path)
+	}
+	file, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &scratchWriter{f: file}, nil
+}
+
+type scratchWriter struct {
+	f    *os.File
+	done bool
+}
+
+func (w *scratchWriter) Write(b []byte) (int, error) { return w.f.Write(b) }
+
+func (w *scratchWriter) Commit() error {
+	if w.done {
+		return fmt.Errorf("commit %s: already finished", w.f.Name())
+	}
+	w.done = true
+	if err := w.f.Close(); err != nil {
+		os.Remove(w.f.Name())
+		return fmt.Errorf("commit %s: %w", w.f.Name(), err)
+	}
+	return nil
+}
+
+func (w *scratchWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.f.Close()
+	return os.Remove(w.f.Name())
 }
 
 func (f *folder) remove() error {

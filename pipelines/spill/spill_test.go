@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/curatehq/curate/pipelines"
@@ -631,5 +632,98 @@ func TestScanStopsOnError(t *testing.T) {
 	cancel()
 	if err := r.Scan(cctx, func(arrow.Record, int64) error { return nil }); err == nil {
 		t.Error("cancelled scan: no error")
+	}
+}
+
+// TestRecordsAppendStored: batches stored elsewhere as IPC streams (the
+// runner's barrier log) are read back from there, in order with appended
+// ones, through Scan and Gather, and Close leaves their file alone.
+func TestRecordsAppendStored(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	ctx := context.Background()
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	f, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRecords(dir, alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	var off int64
+	for from := 0; from < 600; from += 97 {
+		b := docBatch(alloc, from, min(97, 600-from), map[bool]string{true: "score"}[from%2 == 1])
+		if from%3 == 0 {
+			b = withTokens(alloc, b, from)
+		}
+		all = append(all, ids(t, b)...)
+		if (from/97)%3 == 1 { // every third batch is spilled, the rest stored
+			if _, err := r.Append(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			var buf bytes.Buffer
+			w := ipc.NewWriter(&buf, ipc.WithSchema(b.Schema()), ipc.WithAllocator(alloc))
+			if err := w.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			f.Write([]byte("junk")) // frames need not be adjacent
+			off += 4
+			if _, err := r.AppendStored(b, pipelines.LogFrame{Path: log, Offset: off, Length: int64(buf.Len())}); err != nil {
+				t.Fatal(err)
+			}
+			f.Write(buf.Bytes())
+			off += int64(buf.Len())
+		}
+		b.Release()
+	}
+	f.Close()
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	var scanned []string
+	if err := r.Scan(ctx, func(rec arrow.Record, first int64) error {
+		if int(first) != len(scanned) || !rec.Schema().Equal(r.Schema()) {
+			t.Errorf("batch at row %d (want %d), schema %s", first, len(scanned), rec.Schema())
+		}
+		scanned = append(scanned, ids(t, rec)...)
+		checkTokens(t, rec)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(scanned, all) {
+		t.Fatalf("scanned %d ids, want %d", len(scanned), len(all))
+	}
+	g, err := r.Gather(pipelines.NewBudget(1), 16<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, i := range rand.New(rand.NewPCG(5, 5)).Perm(len(all)) {
+		g.Add(ctx, int64(i))
+		want = append(want, all[i])
+	}
+	var got []string
+	if err := g.Emit(ctx, 50, 1<<20, func(rec arrow.Record) error {
+		got = append(got, ids(t, rec)...)
+		checkTokens(t, rec)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	if !slices.Equal(got, want) {
+		t.Fatalf("gathered %d ids, want %d", len(got), len(want))
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(log); err != nil {
+		t.Errorf("the stored batches' file: %v", err)
 	}
 }
