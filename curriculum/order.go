@@ -116,6 +116,16 @@ func (o *Order) start() error {
 
 // Absorb implements pipelines.Barrier.
 func (o *Order) Absorb(ctx context.Context, rec arrow.Record) error {
+	return o.absorb(ctx, rec, nil)
+}
+
+// AbsorbLogged implements pipelines.LogAbsorber: the documents are read
+// back from the run's barrier log instead of being spilled again.
+func (o *Order) AbsorbLogged(ctx context.Context, rec arrow.Record, at pipelines.LogFrame) error {
+	return o.absorb(ctx, rec, &at)
+}
+
+func (o *Order) absorb(ctx context.Context, rec arrow.Record, at *pipelines.LogFrame) error {
 	if o.upstream != "" {
 		return fmt.Errorf("curriculum.order: got documents although %s hands over its spill and order", o.upstream)
 	}
@@ -138,7 +148,12 @@ func (o *Order) Absorb(ctx context.Context, rec arrow.Record) error {
 	if err != nil {
 		return err
 	}
-	first, err := o.recs.Append(ctx, rec)
+	var first int64
+	if at != nil {
+		first, err = o.recs.AppendStored(rec, *at)
+	} else {
+		first, err = o.recs.Append(ctx, rec)
+	}
 	if err != nil {
 		return fmt.Errorf("curriculum.order: %w", err)
 	}

@@ -174,6 +174,16 @@ func (m *Weights) start() error {
 
 // Absorb implements pipelines.Barrier.
 func (m *Weights) Absorb(ctx context.Context, rec arrow.Record) error {
+	return m.absorb(ctx, rec, nil)
+}
+
+// AbsorbLogged implements pipelines.LogAbsorber: the documents are read
+// back from the run's barrier log instead of being spilled again.
+func (m *Weights) AbsorbLogged(ctx context.Context, rec arrow.Record, at pipelines.LogFrame) error {
+	return m.absorb(ctx, rec, &at)
+}
+
+func (m *Weights) absorb(ctx context.Context, rec arrow.Record, at *pipelines.LogFrame) error {
 	if err := m.start(); err != nil {
 		return err
 	}
@@ -198,7 +208,12 @@ func (m *Weights) Absorb(ctx context.Context, rec arrow.Record) error {
 	if err != nil {
 		return fmt.Errorf("mixer.weights: %w", err)
 	}
-	first, err := m.recs.Append(ctx, rec)
+	var first int64
+	if at != nil {
+		first, err = m.recs.AppendStored(rec, *at)
+	} else {
+		first, err = m.recs.Append(ctx, rec)
+	}
 	if err != nil {
 		return fmt.Errorf("mixer.weights: %w", err)
 	}
