@@ -12,7 +12,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/zeebo/xxh3"
 
 	"github.com/curatehq/curate/pipelines"
 	"github.com/curatehq/curate/pipelines/storage"
@@ -69,7 +68,7 @@ func NewExact(p pipelines.Params, env *pipelines.Env) (*Exact, error) {
 	}
 	e := &Exact{norm: normalizerFrom(p), keyCol: p.String("key"), env: env, cleanup: cleanup,
 		idx: newExactIndex(dir, env.Memory), stats: newDedupStats()}
-	e.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	e.bufs.New = func() any { return &normHash{buf: make([]byte, 0, 4096)} }
 	if ip := p.String("index"); ip != "" {
 		e.indexPath = env.Path(ip)
 		if err := e.loadIndex(context.Background()); err != nil {
@@ -102,20 +101,14 @@ func (e *Exact) Process(ctx context.Context, rec arrow.Record) (*pipelines.Resul
 	}
 	n := col.Len()
 	st := &exactState{keys: make([]key, n), skip: make([]bool, n)}
-	bp := e.bufs.Get().(*[]byte)
-	defer e.bufs.Put(bp)
+	hs := e.bufs.Get().(*normHash)
+	defer e.bufs.Put(hs)
 	for i := 0; i < n; i++ {
 		if e.keyCol != "" && (col.IsNull(i) || col.Value(i) == "") {
 			st.skip[i] = true
 			continue
 		}
-		var h xxh3.Uint128
-		if e.norm.identity() {
-			h = xxh3.HashString128(col.Value(i))
-		} else {
-			*bp = e.norm.append((*bp)[:0], col.Value(i))
-			h = xxh3.Hash128(*bp)
-		}
+		h := e.norm.hash128(col.Value(i), hs)
 		st.keys[i] = key{h.Hi, h.Lo}
 	}
 	return &pipelines.Result{State: st}, nil

@@ -5,7 +5,9 @@ import (
 	"slices"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
+	"github.com/zeebo/xxh3"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/curatehq/curate/pipelines"
@@ -79,51 +81,71 @@ func (n *normalizer) flags() string {
 	return string(b)
 }
 
-// append appends the normalized s to dst. With the default options, eight
-// plain ASCII bytes at a time (no upper case, control or non-ASCII byte, no
-// double space) are copied in one move; other ASCII bytes go through the
-// table, other runes the general path. White space is written as one space
-// when the last byte written is not one, and a trailing space is trimmed.
+// append appends the normalized s to dst.
 func (n *normalizer) append(dst []byte, s string) []byte {
 	if n.nfkc && !norm.NFKC.IsNormalString(s) {
 		s = norm.NFKC.String(s)
 	}
-	start := len(dst)
-	buf := slices.Grow(dst, len(s)+1)
+	buf, _ := n.appendPart(dst, s, false)
+	return n.trim(buf, len(dst))
+}
+
+// trim removes the trailing space a white space run left at the end of
+// buf[start:].
+func (n *normalizer) trim(buf []byte, start int) []byte {
+	if n.whitespace && len(buf) > start && buf[len(buf)-1] == ' ' {
+		return buf[:len(buf)-1]
+	}
+	return buf
+}
+
+// appendPart appends the normalized s to buf, NFKC already applied and the
+// trailing space not trimmed, so that a long text can be normalized in
+// parts. spaceOK says whether a white space run may be written as a space
+// now: false at the start of the text and right after a space; the value
+// for the next part is returned.
+//
+// Runs of plain ASCII go through swar (32 bytes at a time with AVX2 for
+// the default options, else 8); the ASCII bytes it stops at go through the
+// table, other runes the general path.
+func (n *normalizer) appendPart(buf []byte, s string, spaceOK bool) ([]byte, bool) {
+	src := unsafe.Slice(unsafe.StringData(s), len(s)) // only read
+	// Invariant: cap(buf)-w >= len(src)-i+8: an ASCII byte writes at most
+	// one byte, eight of them at most eight; a rune may write more, and
+	// the buffer grows after it.
+	buf = slices.Grow(buf, len(src)+8)
 	w := len(buf)
 	buf = buf[:cap(buf)]
-	fast := n.whitespace && !n.punctuation && !n.digits
-	for i := 0; i < len(s); {
-		if fast && i+8 <= len(s) {
-			x, ok := n.fast8(binary.LittleEndian.Uint64([]byte(s[i : i+8])))
-			if ok && (s[i] != ' ' || (w > start && buf[w-1] != ' ')) {
-				binary.LittleEndian.PutUint64(buf[w:], x)
-				w += 8
-				i += 8
-				continue
+	for i := 0; i < len(src); {
+		if i+8 <= len(src) {
+			if w, i, spaceOK = n.swar(buf, src, w, i, spaceOK); i == len(src) {
+				break
 			}
 		}
-		if c := s[i]; c < utf8.RuneSelf {
+		if c := src[i]; c < utf8.RuneSelf {
 			i++
 			switch m := n.ascii[c]; m {
 			case dropByte:
 			case spaceByte:
-				if w > start && buf[w-1] != ' ' {
+				if spaceOK {
 					buf[w] = ' '
 					w++
+					spaceOK = false
 				}
 			default:
 				buf[w] = m
 				w++
+				spaceOK = true
 			}
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRune(src[i:])
 		i += size
 		if n.whitespace && isSpace(r) {
-			if w > start && buf[w-1] != ' ' {
+			if spaceOK {
 				buf[w] = ' '
 				w++
+				spaceOK = false
 			}
 			continue
 		}
@@ -134,18 +156,96 @@ func (n *normalizer) append(dst []byte, s string) []byte {
 			r = '0'
 		}
 		if n.lower {
-			r = unicode.ToLower(r)
+			r = toLower(r)
 		}
-		out := utf8.AppendRune(buf[:w], r)
-		w = len(out)
-		// keep room for the rest: at most 1 byte per ASCII byte, plus 8 for a move
-		buf = slices.Grow(out, 2*(len(s)-i)+9)
-		buf = buf[:cap(buf)]
+		w = len(utf8.AppendRune(buf[:w], r))
+		spaceOK = true
+		if rest := len(src) - i + 8; cap(buf)-w < rest {
+			buf = slices.Grow(buf[:w], rest)
+			buf = buf[:cap(buf)]
+		}
 	}
-	if n.whitespace && w > start && buf[w-1] == ' ' {
-		w--
+	return buf[:w], spaceOK
+}
+
+// swar normalizes src[i:] into buf[w:] eight ASCII bytes at a time, on
+// one uint64 (white space mapped to ' ', upper case lowered, digits mapped
+// to '0'), for as long as no byte among the eight is non-ASCII or dropped
+// (punctuation) and no white space needs collapsing; it returns where it
+// stopped. The loop has no branch that depends on the text but its exit.
+func (n *normalizer) swar(buf, src []byte, w, i int, spaceOK bool) (int, int, bool) {
+	lower, white, punct, digits := n.lower, n.whitespace, n.punctuation, n.digits
+	var lead uint64 // 0x80 when white space may not come first
+	if !spaceOK {
+		lead = 0x80
 	}
-	return buf[:w]
+	if lower && white && !punct && !digits {
+		return swarDefault(buf, src, w, i, lead)
+	}
+	for i+8 <= len(src) && w+8 <= len(buf) {
+		x := binary.LittleEndian.Uint64(src[i:])
+		bad := x & highs // inRange is exact only when this is 0
+		var ws uint64
+		if white {
+			ws = inRange(x, '\t', '\r') | inRange(x, ' ', ' ')
+			bad |= ws&(ws>>8) | ws&lead
+		}
+		if punct {
+			bad |= inRange(x, '!', '/') | inRange(x, ':', '@') | inRange(x, '[', '`') | inRange(x, '{', '~')
+		}
+		if bad != 0 {
+			break
+		}
+		if white {
+			m := (ws >> 7) * 0xFF
+			x = x&^m | m&(' '*ones)
+			lead = ws >> 56
+		}
+		if lower {
+			x |= inRange(x, 'A', 'Z') >> 2 // + 0x20
+		}
+		if digits {
+			m := (inRange(x, '0', '9') >> 7) * 0xFF
+			x = x&^m | m&('0'*ones)
+		}
+		binary.LittleEndian.PutUint64(buf[w:], x)
+		w += 8
+		i += 8
+	}
+	return w, i, lead == 0
+}
+
+// swarDefault is swar for the default options (lower case, white space):
+// the same arithmetic with fewer live values, which the compiler keeps in
+// registers.
+func swarDefault(buf, src []byte, w, i int, lead uint64) (int, int, bool) {
+	for {
+		stop := len(src)
+		if useAVX2 && len(src)-i >= 32 && src[i] < utf8.RuneSelf {
+			done, l := normAVX2(buf[w:], src[i:], lead>>7)
+			w += done
+			i += done
+			lead = l << 7
+			stop = min(stop, i+32) // the block the vector loop stopped at, then back to it
+		}
+		for i+8 <= stop && w+8 <= len(buf) {
+			x := binary.LittleEndian.Uint64(src[i:])
+			ws := inRange(x, '\t', '\r') | inRange(x, ' ', ' ')
+			if x&highs|ws&(ws>>8)|ws&lead != 0 {
+				return w, i, lead == 0
+			}
+			m := (ws >> 7) * 0xFF
+			x = x&^m | m&(' '*ones)
+			x |= inRange(x, 'A', 'Z') >> 2
+			binary.LittleEndian.PutUint64(buf[w:], x)
+			lead = ws >> 56
+			w += 8
+			i += 8
+		}
+		if stop == len(src) || i+8 > len(src) || w+8 > len(buf) {
+			return w, i, lead == 0
+		}
+	}
 }
 
 const (
@@ -153,27 +253,78 @@ const (
 	highs = 0x8080808080808080
 )
 
-// fast8 normalizes 8 ASCII bytes at once when it can: none >= 0x80 or
-// < 0x20 and no two spaces in a row; upper case is lowered in place (with
-// lower). It reports false when the bytes need the byte-by-byte path.
-func (n *normalizer) fast8(x uint64) (uint64, bool) {
-	if x&highs != 0 {
-		return x, false
+// inRange returns 0x80 in each byte of x within lo..hi and 0 in the
+// others; every byte of x must be ASCII (no carry then crosses bytes).
+func inRange(x uint64, lo, hi byte) uint64 {
+	return (x + (0x80-uint64(lo))*ones) &^ (x + (0x7F-uint64(hi))*ones) & highs
+}
+
+// hashPart is how much text hash128 normalizes at a time: a longer text is
+// hashed in parts, so the buffer stays small whatever the document size.
+const hashPart = 64 << 10
+
+// normHash is one worker's buffer and hash state for hash128.
+type normHash struct {
+	buf []byte
+	h   xxh3.Hasher
+}
+
+// hash128 returns the xxh3-128 hash of n.append(nil, s) without holding
+// the normalized text of a long s in memory: it is normalized in parts of
+// hashPart bytes into st's buffer and written to a streaming hash state
+// (xxh3's streaming and one-shot hashes agree).
+func (n *normalizer) hash128(s string, st *normHash) xxh3.Uint128 {
+	return n.hashParts(s, st, hashPart)
+}
+
+// hashParts is hash128 with parts of part bytes (tests use small ones).
+func (n *normalizer) hashParts(s string, st *normHash, part int) xxh3.Uint128 {
+	if n.identity() {
+		return xxh3.HashString128(s)
 	}
-	if (x-0x20*ones)&^x&highs != 0 { // a byte < 0x20
-		return x, false
+	if n.nfkc && !norm.NFKC.IsNormalString(s) {
+		s = norm.NFKC.String(s)
 	}
-	const low7 = 0x7F * ones
-	sp := x ^ 0x20*ones                  // zero bytes where x has a space
-	z := ^((sp&low7 + low7) | sp | low7) // 0x80 in exactly those bytes
-	if z&(z>>8) != 0 {
-		return x, false
+	if len(s) <= part {
+		buf, _ := n.appendPart(st.buf[:0], s, false)
+		st.buf = n.trim(buf, 0)
+		return xxh3.Hash128(st.buf)
 	}
-	if n.lower { // 0x80 in exactly the bytes in 'A'..'Z' (no borrow crosses bytes)
-		upper := ((127+'Z'+1)*ones - x&low7) &^ x & (x&low7 + (127-('A'-1))*ones) & highs
-		x |= upper >> 2 // + 0x20
+	st.h.Reset()
+	buf, spaceOK := st.buf[:0], false
+	for len(s) > 0 {
+		k := min(len(s), part)
+		for j := 0; j < utf8.UTFMax-1 && k < len(s) && !utf8.RuneStart(s[k]); j++ {
+			k++ // do not split a rune
+		}
+		buf, spaceOK = n.appendPart(buf, s[:k], spaceOK)
+		s = s[k:]
+		if len(s) > 0 && len(buf) > 1 {
+			// keep the last byte: a trailing space is trimmed at the end
+			st.h.Write(buf[:len(buf)-1])
+			buf[0] = buf[len(buf)-1]
+			buf = buf[:1]
+		}
 	}
-	return x, true
+	buf = n.trim(buf, 0)
+	st.h.Write(buf)
+	st.buf = buf[:0]
+	return st.h.Sum128()
+}
+
+// toLower is unicode.ToLower with a shortcut for Latin-1, where only
+// À..Þ (but ×) have a lower case, 0x20 above.
+func toLower(r rune) rune {
+	if r <= unicode.MaxLatin1 {
+		if 'À' <= r && r <= 'Þ' && r != '×' {
+			return r + 0x20
+		}
+		if r < 'A' || r > 'Z' {
+			return r
+		}
+		return r + 0x20
+	}
+	return unicode.ToLower(r)
 }
 
 func isSpace(r rune) bool {
