@@ -5,7 +5,9 @@
 // one per block of up to -lines lines of the shared public text corpora
 // (prose, Genesis in eight languages, speeches, web text), cycling through
 // them until the size is reached. Invalid UTF-8 is replaced so that every
-// reader sees the same text.
+// reader sees the same text. With -parquet it also writes the same
+// documents as a Parquet file (columns id and text, snappy pages, a row
+// group per 16 MiB of text), the input of the parquet -> jsonl row.
 package main
 
 import (
@@ -18,13 +20,22 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/parquet-go/parquet-go"
 )
+
+// doc is one document, in JSON and in Parquet.
+type doc struct {
+	ID   string `json:"id" parquet:"id"`
+	Text string `json:"text" parquet:"text"`
+}
 
 func main() {
 	data := flag.String("data", "../shared/data/text", "folder of .txt files")
 	out := flag.String("out", "corpus.jsonl", "output JSONL")
 	mb := flag.Int("mb", 40, "size in megabytes")
 	lines := flag.Int("lines", 40, "lines per document")
+	pqOut := flag.String("parquet", "", "also write the documents to this Parquet file")
 	flag.Parse()
 
 	var files []string
@@ -62,12 +73,16 @@ func main() {
 	w := bufio.NewWriterSize(f, 1<<20)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	var pq *parquetOut
+	if *pqOut != "" {
+		pq = newParquetOut(*pqOut)
+	}
 	var size int64
 	for n := 0; size < int64(*mb)<<20; n++ {
-		d := struct {
-			ID   string `json:"id"`
-			Text string `json:"text"`
-		}{fmt.Sprintf("doc-%d", n), docs[n%len(docs)]}
+		d := doc{fmt.Sprintf("doc-%d", n), docs[n%len(docs)]}
+		if pq != nil {
+			pq.write(d)
+		}
 		line, err := json.Marshal(d)
 		if err != nil {
 			log.Fatal(err)
@@ -81,6 +96,46 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if pq != nil {
+		pq.close()
+	}
+}
+
+// parquetOut writes documents to a Parquet file in row groups of about
+// 16 MiB of text.
+type parquetOut struct {
+	f     *os.File
+	w     *parquet.GenericWriter[doc]
+	group int
+}
+
+func newParquetOut(path string) *parquetOut {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return &parquetOut{f: f, w: parquet.NewGenericWriter[doc](f, parquet.Compression(&parquet.Snappy))}
+}
+
+func (p *parquetOut) write(d doc) {
+	if _, err := p.w.Write([]doc{d}); err != nil {
+		log.Fatal(err)
+	}
+	if p.group += len(d.Text); p.group >= 16<<20 {
+		if err := p.w.Flush(); err != nil {
+			log.Fatal(err)
+		}
+		p.group = 0
+	}
+}
+
+func (p *parquetOut) close() {
+	if err := p.w.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := p.f.Close(); err != nil {
 		log.Fatal(err)
 	}
 }
