@@ -3,10 +3,11 @@
 // code: sources read through their constructors, streaming stages run their
 // Process on Arrow batches and apply the Result with pipelines.Apply,
 // dedup.exact and dedup.minhash become shuffles over the keys and
-// signatures their Process computes, curriculum.order without phases is
-// a sort by its key, the jsonl sink writes its shards in parallel, and the
-// other barriers and sinks run on one worker over the batches sorted back
-// into input order.
+// signatures their Process computes, curriculum.order and mixer.weights
+// become global aggregations and a range-partitioned sort by key, the jsonl
+// sink writes its shards in parallel, and the other barriers
+// (dedup.paragraph) and sinks (parquet, tokens) run on one worker over the
+// batches sorted back into input order.
 //
 // # Elements
 //

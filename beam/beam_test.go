@@ -214,6 +214,13 @@ func compare(t *testing.T, local, onBeam string) {
 	}
 }
 
+// mixSources reads six corpus files as three domains.
+const mixSources = `sources:
+  - jsonl: {path: "in/part-0[0-3].jsonl", domain: web}
+  - jsonl: {path: "in/part-04.jsonl", domain: books}
+  - jsonl: {path: "in/part-05.jsonl", domain: code}
+`
+
 func TestBeamEqualsLocal(t *testing.T) {
 	for _, tc := range []struct {
 		name, stages, sources string
@@ -232,13 +239,24 @@ stages:
 			"sources:\n  - jsonl: {path: \"in/part-0[01].jsonl\", domain: web}\n  - jsonl: {path: \"in/part-02.jsonl\", domain: books}\n"},
 		{"sorted-in-buckets", stages + "  - filter.quality: {}\n  - curriculum.order: {by: quality_score, order: descending}\n", ""},
 		{"parquet-source", stages, "sources:\n  - parquet: {path: \"pq/*.parquet\", domain: web}\n"},
+		// Six files, three domains: web downsampled (about 0.45 of it),
+		// books upsampled (about 3 copies), code 1.2 copies; the sorts in
+		// several buckets.
+		{"mixer-up-and-down", stages + "  - filter.quality: {}\n  - tokenize.encode: {tokenizer: gpt2}\n  - mixer.weights: {weights: {web: 0.3, books: 0.5, code: 0.2}, max_repeats: 5, seed: 11}\n", mixSources},
+		{"mixer-curriculum", stages + "  - filter.quality: {}\n  - tokenize.encode: {tokenizer: gpt2}\n  - mixer.weights: {weights: {web: 0.3, books: 0.5, code: 0.2}, max_repeats: 5}\n  - curriculum.order: {by: quality_score}\n", mixSources},
+		{"mixer-curriculum-phases", stages + "  - filter.quality: {}\n  - tokenize.encode: {tokenizer: gpt2}\n  - mixer.weights: {weights: {web: 0.3, books: 0.5, code: 0.2}, max_repeats: 5}\n  - curriculum.order: {by: quality_score, order: descending, phases: 4, seed: 5}\n", mixSources},
+		{"curriculum-phases", stages + "  - filter.quality: {}\n  - curriculum.order: {by: quality_score, phases: 3, seed: 2}\n", mixSources},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			in := filepath.Join(dir, "in")
 			os.Mkdir(in, 0o755)
-			corpus(t, in, 3, 400)
-			if tc.name == "sorted-in-buckets" {
+			files := 3
+			if tc.sources == mixSources {
+				files = 6
+			}
+			corpus(t, in, files, 400)
+			if tc.name == "sorted-in-buckets" || tc.sources == mixSources {
 				defer curatebeam.SetBucketDocs(60)()
 			}
 			if strings.Contains(tc.sources, "pq/") {
@@ -254,11 +272,24 @@ stages:
 				t.Fatal("nothing kept")
 			}
 			shards := strings.Count(local, "== part-")
-			t.Logf("%d of 1200 documents kept, %d jsonl shards", kept, shards)
+			t.Logf("%d of %d documents kept, %d jsonl shards", kept, files*400, shards)
 			if shards < 2 {
 				t.Errorf("%d jsonl shards: the sharded write is not exercised", shards)
 			}
 			compare(t, local, onBeam)
+			if strings.Contains(tc.stages, "mixer.weights") && tc.sources == mixSources {
+				copies, web, most := map[string]int{}, 0, 0
+				for _, id := range ids(t, local) {
+					copies[id]++
+					most = max(most, copies[id])
+					if !strings.HasPrefix(id, "part-04") && !strings.HasPrefix(id, "part-05") {
+						web++
+					}
+				}
+				if most < 3 || web > 900 {
+					t.Errorf("want books upsampled (3 copies or more: %d) and web downsampled (%d of 1600 kept)", most, web)
+				}
+			}
 		})
 	}
 }

@@ -20,22 +20,12 @@ import (
 // curriculum.order without phases is a sort by (score, input order): the
 // stage's own key (curriculum.SortKey) followed by the document's input
 // order, which is unique, so the order is total and equals the stage's
-// Emit. On Beam it is a range-partitioned sort:
-//
-//  1. sample (parallel): every batch's first row and every 32nd record's key;
-//  2. bounds (one worker, the sample only): bucket boundaries at the
-//     sample's quantiles, about one bucket per 100,000 documents;
-//  3. partition (parallel): each batch's rows go to their key's bucket;
-//  4. sort (one worker per bucket): the bucket's documents spilled, sorted
-//     by key and read back with the local engine's gather, in batches whose
-//     rows get the input order bucket<<40 | rank, so later stages and the
-//     sinks see the global order.
-//
-// With phases (per-domain token quantiles in score order, then a shuffle)
-// the stage still runs on one worker.
+// Emit. On Beam it is rangeSort, the range-partitioned sort of keyed
+// batches that mixer.weights (mixer.go) and the phased curriculum.order
+// (phases.go) use too.
 
 func init() {
-	for _, t := range []any{Bounds{}, sampleFn{}, boundsFn{}, partitionFn{}, sortBucketFn{}} {
+	for _, t := range []any{Bounds{}, KeyedBatch{}, keyFn{}, sampleFn{}, boundsFn{}, partitionFn{}, sortBucketFn{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
 }
@@ -126,21 +116,59 @@ func (f *orderFn) keys(b Batch) (arrow.Record, [][]byte, error) {
 	return rec, keys, nil
 }
 
-// sampleFn emits a sample of the keys.
-type sampleFn struct{ orderFn }
+// KeyedBatch is a batch with sort entries: entry j is row Rows[j] of the
+// batch under key Keys[j]. Keys are unique over the collection, so the
+// order they give is total; a row may have several entries (the copies of
+// a mixer) or none (a document dropped). Weight and Shuffle travel with
+// the entries of a phased sort only (see phasedSort).
+type KeyedBatch struct {
+	Batch   Batch
+	Rows    []int32
+	Keys    [][]byte
+	Weight  []int64
+	Shuffle []uint64
+}
 
-func (f *sampleFn) ProcessElement(ctx context.Context, b Batch, emit func([]byte)) error {
+// sub returns the entries of kb that sel keeps, on the same batch.
+func (kb KeyedBatch) sub(sel []int) KeyedBatch {
+	out := KeyedBatch{Batch: kb.Batch}
+	for _, j := range sel {
+		out.Rows = append(out.Rows, kb.Rows[j])
+		out.Keys = append(out.Keys, kb.Keys[j])
+		if kb.Weight != nil {
+			out.Weight = append(out.Weight, kb.Weight[j])
+			out.Shuffle = append(out.Shuffle, kb.Shuffle[j])
+		}
+	}
+	return out
+}
+
+// keyFn gives every row of a batch its curriculum.order key (phases 0):
+// the score's key, then the input order.
+type keyFn struct{ orderFn }
+
+func (f *keyFn) ProcessElement(ctx context.Context, b Batch, emit func(KeyedBatch)) error {
 	rec, keys, err := f.keys(b)
 	if err != nil {
 		return err
 	}
 	rec.Release()
-	for i, k := range keys {
-		if i == 0 || b.Order[i]%sampleEvery == 0 {
-			emit(k)
-		}
+	rows := make([]int32, len(keys))
+	for i := range rows {
+		rows[i] = int32(i)
 	}
+	emit(KeyedBatch{Batch: b, Rows: rows, Keys: keys})
 	return nil
+}
+
+// sampleFn emits a sample of the keys: each batch's first entry and every
+// sampleEvery-th.
+type sampleFn struct{}
+
+func (f *sampleFn) ProcessElement(kb KeyedBatch, emit func([]byte)) {
+	for j := 0; j < len(kb.Keys); j += sampleEvery {
+		emit(kb.Keys[j])
+	}
 }
 
 // boundsFn picks the bucket boundaries from the sample.
@@ -156,7 +184,7 @@ func (f *boundsFn) ProcessElement(_ []byte, sample func(*[]byte) bool, emit func
 	}
 	slices.SortFunc(keys, bytes.Compare)
 	docs := len(keys) * sampleEvery
-	buckets := min(maxBuckets, max(1, (docs+f.BucketDocs-1)/f.BucketDocs), len(keys))
+	buckets := min(maxBuckets, max(1, (docs+f.BucketDocs-1)/f.BucketDocs), max(1, len(keys)))
 	var b Bounds
 	for i := 1; i < buckets; i++ {
 		b.Keys = append(b.Keys, keys[i*len(keys)/buckets])
@@ -169,65 +197,108 @@ func (b Bounds) bucketOf(key []byte) int {
 	return sort.Search(len(b.Keys), func(i int) bool { return bytes.Compare(key, b.Keys[i]) < 0 })
 }
 
-// partitionFn sends each batch's rows to their buckets.
-type partitionFn struct{ orderFn }
+// partitionFn sends each keyed batch's entries to their buckets; a part
+// holds the entries of one bucket, on the rows they need.
+type partitionFn struct {
+	Config
+	Stage int
 
-func (f *partitionFn) ProcessElement(ctx context.Context, b Batch, bounds func(*Bounds) bool, emit func(int, Batch)) error {
+	comp *component
+}
+
+func (f *partitionFn) Setup() (err error) {
+	f.comp, err = stageEnv(f.Config, f.Stage)
+	return err
+}
+
+func (f *partitionFn) Teardown() { f.comp.close() }
+
+func (f *partitionFn) ProcessElement(ctx context.Context, kb KeyedBatch, bounds func(*Bounds) bool, emit func(int, KeyedBatch)) error {
 	var bs Bounds
 	if !bounds(&bs) {
 		return fmt.Errorf("%s: no sort bounds", where(f.comp.c))
 	}
-	rec, keys, err := f.keys(b)
+	if len(kb.Keys) == 0 {
+		return nil
+	}
+	byBucket := map[int][]int{}
+	var present []int
+	for j, k := range kb.Keys {
+		b := bs.bucketOf(k)
+		if _, ok := byBucket[b]; !ok {
+			present = append(present, b)
+		}
+		byBucket[b] = append(byBucket[b], j)
+	}
+	if len(present) == 1 {
+		emit(present[0], kb)
+		return nil
+	}
+	rec, err := decode(f.comp.env.Alloc, kb.Batch.IPC)
 	if err != nil {
 		return err
 	}
 	defer rec.Release()
-	buckets := make([]int, len(keys))
-	var present []int
-	for i, k := range keys {
-		buckets[i] = bs.bucketOf(k)
-		if !slices.Contains(present, buckets[i]) {
-			present = append(present, buckets[i])
-		}
-	}
-	if len(present) == 1 {
-		emit(present[0], b)
-		return nil
-	}
 	for _, bucket := range present {
-		drop := make([]string, len(keys))
-		var order []int64
-		for i := range drop {
-			if buckets[i] != bucket {
-				drop[i] = "other bucket"
-			} else {
-				order = append(order, b.Order[i])
-			}
+		part := kb.sub(byBucket[bucket])
+		// Keep only the rows this bucket's entries name, renumbered.
+		need := make([]bool, len(kb.Batch.Order))
+		for _, r := range part.Rows {
+			need[r] = true
 		}
-		part, _, err := pipelines.Apply(ctx, f.comp.env.Alloc, f.comp.c.Name, rec, &pipelines.Result{Drop: drop}, false)
+		drop := make([]string, len(need))
+		renumber := make([]int32, len(need))
+		var order []int64
+		for i, ok := range need {
+			if !ok {
+				drop[i] = "other bucket"
+				continue
+			}
+			renumber[i] = int32(len(order))
+			order = append(order, kb.Batch.Order[i])
+		}
+		for j, r := range part.Rows {
+			part.Rows[j] = renumber[r]
+		}
+		out, _, err := pipelines.Apply(ctx, f.comp.env.Alloc, f.comp.c.Name, rec, &pipelines.Result{Drop: drop}, false)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where(f.comp.c), err)
 		}
-		pb, err := newBatch(part, order)
-		part.Release()
+		part.Batch, err = newBatch(out, order)
+		out.Release()
 		if err != nil {
 			return err
 		}
-		emit(bucket, pb)
+		emit(bucket, part)
 	}
 	return nil
 }
 
-// sortBucketFn sorts one bucket with the local engine's spill and gather.
-type sortBucketFn struct{ orderFn }
+// sortBucketFn sorts one bucket with the local engine's spill and gather:
+// its entries by key, each reading its row back (a row named by several
+// entries is emitted once per entry). The output rows get the order
+// bucket<<40 | rank.
+type sortBucketFn struct {
+	Config
+	Stage int
 
-func (f *sortBucketFn) ProcessElement(ctx context.Context, bucket int, parts func(*Batch) bool, emit func(Batch)) error {
-	var all []Batch
-	var b Batch
-	for parts(&b) {
-		all = append(all, b)
+	comp *component
+}
+
+func (f *sortBucketFn) Setup() (err error) {
+	f.comp, err = stageEnv(f.Config, f.Stage)
+	return err
+}
+
+func (f *sortBucketFn) Teardown() { f.comp.close() }
+
+func (f *sortBucketFn) ProcessElement(ctx context.Context, bucket int, parts func(*KeyedBatch) bool, emit func(Batch)) error {
+	var all []KeyedBatch
+	var kb KeyedBatch
+	for parts(&kb) {
+		all = append(all, kb)
 	}
-	sortBatches(all)
+	slices.SortFunc(all, func(a, b KeyedBatch) int { return bytes.Compare(a.Keys[0], b.Keys[0]) })
 	env := f.comp.env
 	recs, err := spill.NewRecords(env.TempDir, env.Alloc)
 	if err != nil {
@@ -239,8 +310,8 @@ func (f *sortBucketFn) ProcessElement(ctx context.Context, bucket int, parts fun
 		row int64
 	}
 	var entries []entry
-	for _, b := range all {
-		rec, keys, err := f.keys(b)
+	for _, kb := range all {
+		rec, err := decode(env.Alloc, kb.Batch.IPC)
 		if err != nil {
 			return err
 		}
@@ -249,8 +320,8 @@ func (f *sortBucketFn) ProcessElement(ctx context.Context, bucket int, parts fun
 		if err != nil {
 			return fmt.Errorf("%s: %w", where(f.comp.c), err)
 		}
-		for i, k := range keys {
-			entries = append(entries, entry{k, first + int64(i)})
+		for j, k := range kb.Keys {
+			entries = append(entries, entry{k, first + int64(kb.Rows[j])})
 		}
 	}
 	if int64(len(entries)) >= maxBucketDocs {
@@ -290,11 +361,41 @@ func (f *sortBucketFn) ProcessElement(ctx context.Context, bucket int, parts fun
 	})
 }
 
-// sortByKey translates curriculum.order (without phases) stage i.
-func sortByKey(s beam.Scope, cfg Config, i int, impulse, docs beam.PCollection) beam.PCollection {
-	of := orderFn{Config: cfg, Stage: i}
-	sample := beam.ParDo(s.Scope("sample"), &sampleFn{of}, docs)
+// stageEnv builds the Env of stage i (its spill folder, allocator and
+// batch sizes) without building the stage.
+func stageEnv(cfg Config, i int) (*component, error) {
+	p, err := cfg.load()
+	if err != nil {
+		return nil, err
+	}
+	return newEnv(p, p.Stages[i])
+}
+
+// rangeSort sorts keyed batches by key, on behalf of stage i:
+//
+//  1. sample (parallel): every batch's first entry and every 32nd entry's key;
+//  2. bounds (one worker, the sample only): bucket boundaries at the
+//     sample's quantiles, about one bucket per bucketDocs entries;
+//  3. partition (parallel): each batch's entries go to their key's bucket;
+//  4. sort (one worker per bucket): the bucket's rows spilled, its entries
+//     sorted by key and read back with the local engine's gather, in
+//     batches whose rows get the input order bucket<<40 | rank, so later
+//     stages and the sinks see the global order.
+func rangeSort(s beam.Scope, cfg Config, i int, impulse, keyed beam.PCollection) beam.PCollection {
+	parts := partition(s, cfg, i, impulse, keyed)
+	return beam.ParDo(s.Scope("sort"), &sortBucketFn{Config: cfg, Stage: i}, beam.GroupByKey(s, parts))
+}
+
+// partition is rangeSort's steps 1 to 3: KV(bucket, KeyedBatch).
+func partition(s beam.Scope, cfg Config, i int, impulse, keyed beam.PCollection) beam.PCollection {
+	sample := beam.ParDo(s.Scope("sample"), &sampleFn{}, keyed)
 	bounds := beam.ParDo(s.Scope("bounds"), &boundsFn{BucketDocs: bucketDocs}, impulse, beam.SideInput{Input: sample})
-	parts := beam.ParDo(s.Scope("partition"), &partitionFn{of}, docs, beam.SideInput{Input: bounds})
-	return beam.ParDo(s.Scope("sort"), &sortBucketFn{of}, beam.GroupByKey(s, parts))
+	return beam.ParDo(s.Scope("partition"), &partitionFn{Config: cfg, Stage: i}, keyed, beam.SideInput{Input: bounds})
+}
+
+// sortByKey translates curriculum.order (without phases) stage i: each
+// row keyed by the stage's key, then rangeSort.
+func sortByKey(s beam.Scope, cfg Config, i int, impulse, docs beam.PCollection) beam.PCollection {
+	keyed := beam.ParDo(s.Scope("key"), &keyFn{orderFn{Config: cfg, Stage: i}}, docs)
+	return rangeSort(s, cfg, i, impulse, keyed)
 }

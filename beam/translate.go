@@ -10,6 +10,7 @@ import (
 
 	"github.com/curatehq/curate/curriculum"
 	"github.com/curatehq/curate/dedup"
+	"github.com/curatehq/curate/mixer"
 	"github.com/curatehq/curate/pipelines"
 )
 
@@ -44,10 +45,14 @@ func Load(path string) (Config, error) {
 //   - dedup.exact and dedup.minhash are keys -> GroupByKey -> verify ->
 //     CoGroupByKey with the batches;
 //   - curriculum.order without phases is a range-partitioned sort by its
-//     key (see sortByKey);
-//   - any other stage that needs global order (a barrier such as
-//     mixer.weights or a phased curriculum.order, or another sequencer)
-//     runs on one worker over all batches sorted into input order;
+//     key (see sortByKey); with phases, two (see phasedOrder);
+//   - mixer.weights is aggregations of per-domain totals, the stage's own
+//     per-document decisions and a sort by the interleaved place, or, with
+//     a curriculum.order right after it, one sort by that stage's key (see
+//     mixWeights);
+//   - any other stage that needs global order (dedup.paragraph, another
+//     barrier or sequencer) runs on one worker over all batches sorted into
+//     input order;
 //   - the jsonl sink writes its shards in parallel (see writeSharded), the
 //     other sinks write all batches in order on one worker.
 func Translate(p *beam.Pipeline, cfg Config) error {
@@ -77,17 +82,45 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 			chain = nil
 		}
 	}
-	for i, c := range pl.Stages {
+	for i := 0; i < len(pl.Stages); i++ {
+		c := pl.Stages[i]
 		ss := s.Scope(fmt.Sprintf("stage %d %s", i, c.Name))
 		comp, stage, barrier, err := buildStage(cfg, i)
 		if err != nil {
 			return err
 		}
-		switch {
-		case isSortByKey(barrier):
+		switch b := barrier.(type) {
+		case *curriculum.Order:
 			closeComponent(barrier)
 			flush()
-			docs = sortByKey(ss, cfg, i, impulse, docs)
+			if b.Config().Phases == 0 {
+				docs = sortByKey(ss, cfg, i, impulse, docs)
+			} else {
+				docs, err = phasedOrder(ss, cfg, i, impulse, docs)
+			}
+			comp.close()
+			if err != nil {
+				return err
+			}
+			continue
+		case *mixer.Weights:
+			closeComponent(barrier)
+			comp.close()
+			flush()
+			curr := -1
+			if i+1 < len(pl.Stages) && pl.Stages[i+1].Name == "curriculum.order" {
+				curr = i + 1 // the local engine fuses the two: one sort
+				ss = s.Scope(fmt.Sprintf("stages %d-%d %s+%s", i, i+1, c.Name, pl.Stages[i+1].Name))
+			}
+			if docs, err = mixWeights(ss, cfg, i, curr, impulse, docs); err != nil {
+				return err
+			}
+			if curr >= 0 {
+				i++
+			}
+			continue
+		}
+		switch {
 		case barrier != nil:
 			closeComponent(barrier)
 			flush()
@@ -122,13 +155,6 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 		beam.ParDo0(ss, &sinkFn{Config: cfg, Sink: i}, impulse, beam.SideInput{Input: docs})
 	}
 	return nil
-}
-
-// isSortByKey reports whether a barrier is a sort by a per-document key:
-// curriculum.order without phases.
-func isSortByKey(b pipelines.Barrier) bool {
-	o, ok := b.(*curriculum.Order)
-	return ok && o.Config().Phases == 0
 }
 
 func isShuffled(s pipelines.Stage) bool {
