@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/curatehq/curate/pipelines"
+	"github.com/curatehq/curate/pipelines/storage"
 )
 
 // Gather builds output batches from a Records spill in an order given row by
@@ -40,6 +41,8 @@ type Gather struct {
 	total       int64   // bytes of all output rows
 	starts      []int64 // first output position of each bucket
 	key, val    [8]byte
+	cands       []int          // union columns whose values may be located (see locate)
+	stored      []storage.File // Records.stored files, opened to read located values
 }
 
 // posColumn carries output positions through bucket files.
@@ -122,9 +125,9 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	alloc := g.r.alloc
 	cctx := exec.WithAllocator(ctx, alloc)
 	nb := len(g.starts)
-	inMemory := nb == 1
 	mem := make([][]arrow.Record, nb)
 	files := make([]*Records, nb)
+	var memBytes int64 // of the parts in mem: at most one bucket's worth
 	defer func() {
 		for _, recs := range mem {
 			for _, r := range recs {
@@ -136,9 +139,14 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 				f.Close()
 			}
 		}
+		g.closeStored()
 	}()
 
-	// Pass 1: route every row copy to its bucket.
+	// Pass 1: route every row copy to its bucket. Large values of batches
+	// read in place from the barrier log go as their file positions only
+	// (see locate); the parts stay in memory while they fit one bucket,
+	// the rest goes to bucket files.
+	g.cands = locCandidates(g.r.union)
 	it, err := g.sorter.Iter(ctx)
 	if err != nil {
 		return err
@@ -147,7 +155,7 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	have := it.Next()
 	idx := make([][]int64, nb)
 	pos := make([][]int64, nb)
-	err = g.r.scanAhead(ctx, true, func(rec arrow.Record, first int64) error {
+	err = g.r.scanFrames(ctx, true, func(rec arrow.Record, first int64, fr *frame) error {
 		end := first + rec.NumRows()
 		var touched []int
 		for have {
@@ -165,13 +173,15 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 			have = it.Next()
 		}
 		sort.Ints(touched)
+		locs := g.locate(rec, fr)
 		for _, b := range touched {
-			part, err := takeWithPos(cctx, rec, idx[b], pos[b])
+			part, err := g.takePart(cctx, rec, idx[b], pos[b], locs)
 			idx[b], pos[b] = idx[b][:0], pos[b][:0]
 			if err != nil {
 				return err
 			}
-			if inMemory {
+			if size := recordBytes(part); memBytes+size <= g.bucketBytes || nb == 1 {
+				memBytes += size
 				mem[b] = append(mem[b], part)
 				continue
 			}
@@ -211,16 +221,16 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	}
 	load := func(b int) chan loaded {
 		ch := make(chan loaded, 1)
-		if inMemory || files[b] == nil {
-			ch <- loaded{parts: mem[b]}
-			mem[b] = nil
+		parts := mem[b]
+		mem[b] = nil
+		if files[b] == nil {
+			ch <- loaded{parts: parts}
 			return ch
 		}
 		f := files[b]
 		files[b] = nil
 		go func() {
 			defer f.Close()
-			var parts []arrow.Record
 			err := f.Finish()
 			if err == nil {
 				err = f.scanAhead(ctx, true, func(rec arrow.Record, _ int64) error {
@@ -267,12 +277,159 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	return nil
 }
 
-// takeWithPos returns rows idx of rec with their output positions as an
-// extra last column.
-func takeWithPos(ctx context.Context, rec arrow.Record, idx, pos []int64) (arrow.Record, error) {
-	pa := pipelines.NewInts(exec.GetAllocator(ctx), pos)
-	defer pa.Release()
-	return TakeRows(exec.GetAllocator(ctx), rec, idx, pipelines.Column{Name: posColumn, Array: pa})
+// Large values of a batch read in place from the barrier log (see frame)
+// are not copied through the buckets: a bucket part holds a null in their
+// column and the value's place in the file (file index << 48 | position,
+// and length in bytes) in two extra columns, and the final copy reads the
+// value from there (the log was just written: the reads come from the page
+// cache). Only text and int32 token list columns averaging minLocated bytes
+// a row are located.
+const (
+	minLocated = 256
+	locShift   = 48
+)
+
+// locCandidates returns the columns of union whose values can be located.
+func locCandidates(union []arrow.Field) []int {
+	var c []int
+	for i, f := range union {
+		if f.Type.ID() == arrow.STRING || isInt32List(f.Type) {
+			c = append(c, i)
+		}
+	}
+	return c
+}
+
+// colLoc is where a located column's values start: the file position of
+// value 0 of its values buffer (with the file index in the top bits) and
+// the bytes of one value unit (1 for text, 4 for int32 ids).
+type colLoc struct {
+	base int64
+	unit int64
+}
+
+// locate returns, per candidate column, where rec's values lie in the
+// stored file, or a zero colLoc for a column whose values are copied.
+func (g *Gather) locate(rec arrow.Record, fr *frame) []colLoc {
+	if fr == nil || binary.NativeEndian.Uint16([]byte{1, 0}) != 1 || fr.file >= 1<<(63-locShift) {
+		return nil
+	}
+	n := rec.NumRows()
+	locs := make([]colLoc, len(g.cands))
+	for k, c := range g.cands {
+		var vals []byte
+		var unit, first int64
+		switch a := rec.Column(c).(type) {
+		case *array.String:
+			vals, unit = a.Data().Buffers()[2].Bytes(), 1
+		case *array.List:
+			iv, ok := a.ListValues().(*array.Int32)
+			if !ok || iv.NullN() > 0 {
+				continue
+			}
+			vals, unit, first = iv.Data().Buffers()[1].Bytes(), 4, int64(iv.Data().Offset())
+		default:
+			continue
+		}
+		if int64(len(vals)) < minLocated*n {
+			continue
+		}
+		at := fr.position(vals)
+		if at < 0 || at>>locShift != 0 {
+			continue
+		}
+		locs[k] = colLoc{base: int64(fr.file)<<locShift | (at - first*unit), unit: unit}
+	}
+	return locs
+}
+
+// takePart returns rows idx of rec (a raw batch in union column order) for
+// a bucket: its columns, located ones null; per candidate column the
+// location columns; and the output positions pos as the last column.
+func (g *Gather) takePart(ctx context.Context, rec arrow.Record, idx, pos []int64, locs []colLoc) (arrow.Record, error) {
+	alloc := exec.GetAllocator(ctx)
+	extra := make([]pipelines.Column, 0, 2*len(g.cands)+1)
+	defer func() {
+		for _, e := range extra {
+			e.Array.Release()
+		}
+	}()
+	var slim arrow.Record
+	for k, c := range g.cands {
+		ob := array.NewInt64Builder(alloc)
+		lb := array.NewInt64Builder(alloc)
+		if k < len(locs) && locs[k].unit > 0 {
+			l := locs[k]
+			ob.Reserve(len(idx))
+			lb.Reserve(len(idx))
+			col := rec.Column(c)
+			for _, i := range idx {
+				if col.IsNull(int(i)) {
+					ob.AppendNull()
+					lb.AppendNull()
+					continue
+				}
+				var s, e int64
+				switch a := col.(type) {
+				case *array.String:
+					s = int64(a.ValueOffset(int(i)))
+					e = s + int64(a.ValueLen(int(i)))
+				case *array.List:
+					s, e = a.ValueOffsets(int(i))
+				}
+				ob.Append(l.base + s*l.unit)
+				lb.Append((e - s) * l.unit)
+			}
+			if slim == nil {
+				slim = rec
+				slim.Retain()
+			}
+			nulls := array.MakeArrayOfNull(alloc, col.DataType(), int(rec.NumRows()))
+			cols := append([]arrow.Array(nil), slim.Columns()...)
+			cols[c] = nulls
+			next := array.NewRecord(slim.Schema(), cols, slim.NumRows())
+			nulls.Release()
+			slim.Release()
+			slim = next
+		} else {
+			ob.AppendNulls(len(idx))
+			lb.AppendNulls(len(idx))
+		}
+		extra = append(extra, pipelines.Column{Name: fmt.Sprintf("__spill_loc%d", c), Array: ob.NewArray()},
+			pipelines.Column{Name: fmt.Sprintf("__spill_len%d", c), Array: lb.NewArray()})
+		ob.Release()
+		lb.Release()
+	}
+	extra = append(extra, pipelines.Column{Name: posColumn, Array: pipelines.NewInts(alloc, pos)})
+	if slim == nil {
+		return TakeRows(alloc, rec, idx, extra...)
+	}
+	defer slim.Release()
+	return TakeRows(alloc, slim, idx, extra...)
+}
+
+// storedFile returns stored file i, opened.
+func (g *Gather) storedFile(ctx context.Context, i int) (storage.File, error) {
+	for len(g.stored) <= i {
+		g.stored = append(g.stored, nil)
+	}
+	if g.stored[i] == nil {
+		f, err := storage.Open(ctx, g.r.stored[i])
+		if err != nil {
+			return nil, fmt.Errorf("spill: %w", err)
+		}
+		g.stored[i] = f
+	}
+	return g.stored[i], nil
+}
+
+func (g *Gather) closeStored() {
+	for _, f := range g.stored {
+		if f != nil {
+			f.Close()
+		}
+	}
+	g.stored = nil
 }
 
 // TakeRows returns a new record (owned by the caller) holding rows idx of
@@ -317,12 +474,13 @@ func TakeRows(alloc memory.Allocator, rec arrow.Record, idx []int64, extra ...pi
 // rows straight out of the parts (no concatenated copy of the bucket) and
 // widening packed token lists on the way.
 func (g *Gather) emitBucket(ctx context.Context, parts []arrow.Record, start, end int64, maxRows int, maxBytes int64, emit func(arrow.Record) error) error {
-	ncol := int(parts[0].NumCols()) - 1
+	posCol := int(parts[0].NumCols()) - 1
+	ncol := len(g.r.union)
 	refs := make([]rowRef, end-start)
 	seen := make([]bool, end-start)
-	var size, rows int64
+	var rows int64
 	for pi, p := range parts {
-		ps := p.Column(ncol).(*array.Int64).Int64Values()
+		ps := p.Column(posCol).(*array.Int64).Int64Values()
 		for r, x := range ps {
 			if x < start || x >= end || seen[x-start] {
 				return fmt.Errorf("spill: gather: bad position %d in bucket [%d, %d)", x, start, end)
@@ -331,20 +489,29 @@ func (g *Gather) emitBucket(ctx context.Context, parts []arrow.Record, start, en
 			refs[x-start] = rowRef{part: int32(pi), row: int32(r)}
 		}
 		rows += int64(len(ps))
-		size += recordBytes(p)
 	}
 	if rows != end-start {
 		return fmt.Errorf("spill: gather: bucket [%d, %d) has %d rows", start, end, rows)
 	}
-	gc := &gatherCols{ctx: ctx, alloc: exec.GetAllocator(ctx), parts: parts}
+	gc := &gatherCols{ctx: ctx, alloc: exec.GetAllocator(ctx), parts: parts, g: g}
 	defer gc.release()
-	per := max(1, size/max(1, rows))
+	per := max(1, g.total/max(1, g.n)) // parts may hold locations, not values
 	chunk := max(1, min(int64(maxRows), maxBytes/per))
 	cols := make([]arrow.Array, ncol)
+	cand := map[int]int{}
+	for k, c := range g.cands {
+		cand[c] = ncol + 2*k
+	}
 	for lo := int64(0); lo < rows; lo += chunk {
 		hi := min(lo+chunk, rows)
 		for c := range cols {
-			a, err := gc.column(c, refs[lo:hi], g.r.schema.Field(c).Type)
+			var a arrow.Array
+			var err error
+			if lc, ok := cand[c]; ok && gc.anyLocated(lc) {
+				a, err = gc.located(c, lc, refs[lo:hi], g.r.schema.Field(c).Type)
+			} else {
+				a, err = gc.column(c, refs[lo:hi], g.r.schema.Field(c).Type)
+			}
 			if err != nil {
 				releaseAll(cols)
 				return fmt.Errorf("spill: gather column %q: %w", g.r.schema.Field(c).Name, err)
@@ -383,6 +550,121 @@ type gatherCols struct {
 	parts  []arrow.Record
 	concat map[int]arrow.Array
 	offset []int64 // first row of each part in a concatenation
+	g      *Gather // for located values
+}
+
+// anyLocated reports whether a part has a location in column lc.
+func (gc *gatherCols) anyLocated(lc int) bool {
+	for _, p := range gc.parts {
+		if lc < int(p.NumCols()) && p.Column(lc).NullN() < p.Column(lc).Len() {
+			return true
+		}
+	}
+	return false
+}
+
+// located copies rows refs of column c (text or token lists) into a new
+// array of type want, reading a value located in column lc (and its length
+// in lc+1) from the stored file and copying the others from the parts.
+func (gc *gatherCols) located(c, lc int, refs []rowRef, want arrow.DataType) (arrow.Array, error) {
+	n := len(refs)
+	unit := int64(1)
+	if want.ID() != arrow.STRING {
+		unit = 4
+	}
+	type src struct {
+		at, size int64 // located: file position and bytes; size -1: a value from the part
+	}
+	srcs := make([]src, n)
+	var total int64 // units
+	nulls := 0
+	for i, r := range refs {
+		p := gc.parts[r.part]
+		loc := p.Column(lc).(*array.Int64)
+		if loc.IsValid(int(r.row)) {
+			size := p.Column(lc + 1).(*array.Int64).Value(int(r.row))
+			srcs[i] = src{at: loc.Value(int(r.row)), size: size}
+			total += size / unit
+			continue
+		}
+		srcs[i].size = -1
+		col := p.Column(c)
+		if col.IsNull(int(r.row)) {
+			nulls++
+			continue
+		}
+		switch a := col.(type) {
+		case *array.String:
+			total += int64(a.ValueLen(int(r.row)))
+		case *array.List:
+			s, e := a.ValueOffsets(int(r.row))
+			total += e - s
+		default:
+			return nil, fmt.Errorf("column of %s", col.DataType())
+		}
+	}
+	offs := memory.NewResizableBuffer(gc.alloc)
+	defer offs.Release()
+	offs.Resize((n + 1) * 4)
+	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
+	vals := memory.NewResizableBuffer(gc.alloc)
+	defer vals.Release()
+	vals.Resize(int(total * unit))
+	d := vals.Bytes()
+	var pos int64 // units
+	for i, r := range refs {
+		o[i] = int32(pos)
+		if sr := srcs[i]; sr.size >= 0 {
+			f, err := gc.g.storedFile(gc.ctx, int(sr.at>>locShift))
+			if err != nil {
+				return nil, err
+			}
+			if _, err := f.ReadAt(d[pos*unit:pos*unit+sr.size], sr.at&(1<<locShift-1)); err != nil {
+				return nil, fmt.Errorf("reading a located value: %w", err)
+			}
+			pos += sr.size / unit
+			continue
+		}
+		switch a := gc.parts[r.part].Column(c).(type) {
+		case *array.String:
+			pos += int64(copy(d[pos:], a.Value(int(r.row))))
+		case *array.List:
+			if a.IsNull(int(r.row)) {
+				continue
+			}
+			s, e := a.ValueOffsets(int(r.row))
+			dst := arrow.Int32Traits.CastFromBytes(d[pos*4 : (pos+e-s)*4])
+			switch v := a.ListValues().(type) {
+			case *array.Uint16:
+				for k, x := range v.Uint16Values()[s:e] {
+					dst[k] = int32(x)
+				}
+			case *array.Int32:
+				copy(dst, v.Int32Values()[s:e])
+			default:
+				return nil, fmt.Errorf("token list of %s", v.DataType())
+			}
+			pos += e - s
+		}
+	}
+	o[n] = int32(pos)
+	valid := gc.validity(n, nulls, func(i int) bool {
+		return srcs[i].size >= 0 || gc.parts[refs[i].part].Column(c).IsValid(int(refs[i].row))
+	})
+	if valid != nil {
+		defer valid.Release()
+	}
+	if unit == 1 {
+		ad := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, offs, vals}, nil, nulls, 0)
+		defer ad.Release()
+		return array.NewStringData(ad), nil
+	}
+	lt := want.(*arrow.ListType)
+	child := array.NewData(lt.Elem(), int(total), []*memory.Buffer{nil, vals}, nil, 0, 0)
+	defer child.Release()
+	ad := array.NewData(want, n, []*memory.Buffer{valid, offs}, []arrow.ArrayData{child}, nulls, 0)
+	defer ad.Release()
+	return array.NewListData(ad), nil
 }
 
 func (gc *gatherCols) release() {

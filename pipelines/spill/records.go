@@ -3,11 +3,13 @@ package spill
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -36,6 +38,7 @@ type Records struct {
 	batches []batchInfo
 	union   []arrow.Field
 	byName  map[string]int
+	stored  []string // files holding batches added by AppendStored
 	schema  *arrow.Schema // union schema, built by Finish
 	rows    int64
 	bytes   int64
@@ -55,6 +58,7 @@ type recFile struct {
 type batchInfo struct {
 	file, index int                 // IPC file and batch within it
 	stored      *pipelines.LogFrame // or where the batch is stored elsewhere (AppendStored)
+	storedFile  int                 // index of stored.Path in Records.stored
 	schema      *arrow.Schema       // of a stored batch
 	first       int64               // row number of the batch's first row
 	rows        int
@@ -136,7 +140,12 @@ func (r *Records) AppendStored(rec arrow.Record, at pipelines.LogFrame) (int64, 
 		return first, err
 	}
 	size := recordBytes(rec)
-	r.batches = append(r.batches, batchInfo{file: -1, stored: &at, schema: rec.Schema(),
+	sf := len(r.stored) - 1
+	if sf < 0 || r.stored[sf] != at.Path {
+		sf = len(r.stored)
+		r.stored = append(r.stored, at.Path)
+	}
+	r.batches = append(r.batches, batchInfo{file: -1, stored: &at, storedFile: sf, schema: rec.Schema(),
 		first: first, rows: int(rec.NumRows()), bytes: size})
 	r.rows += rec.NumRows()
 	r.bytes += size
@@ -273,12 +282,19 @@ func (r *Records) Scan(ctx context.Context, fn func(rec arrow.Record, first int6
 // instead of widening them (Gather widens them only in its final copy), so
 // a batch's schema may differ from the union schema in those columns.
 func (r *Records) scanAhead(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64) error) error {
+	return r.scanFrames(ctx, raw, func(rec arrow.Record, first int64, _ *frame) error { return fn(rec, first) })
+}
+
+// scanFrames is scanAhead that also tells, for a batch added by
+// AppendStored and decoded in place, where its bytes lie (nil otherwise).
+func (r *Records) scanFrames(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64, fr *frame) error) error {
 	if !r.done {
 		return errors.New("spill: Records.Scan before Finish")
 	}
 	type item struct {
 		rec   arrow.Record
 		first int64
+		fr    *frame
 	}
 	ch := make(chan item, 2)
 	g, gctx := errgroup.WithContext(ctx)
@@ -286,10 +302,10 @@ func (r *Records) scanAhead(ctx context.Context, raw bool, fn func(rec arrow.Rec
 	defer stop()
 	g.Go(func() error {
 		defer close(ch)
-		err := r.scan(rctx, raw, func(rec arrow.Record, first int64) error {
+		err := r.scan(rctx, raw, func(rec arrow.Record, first int64, fr *frame) error {
 			rec.Retain()
 			select {
-			case ch <- item{rec, first}:
+			case ch <- item{rec, first, fr}:
 				return nil
 			case <-rctx.Done():
 				rec.Release()
@@ -305,7 +321,7 @@ func (r *Records) scanAhead(ctx context.Context, raw bool, fn func(rec arrow.Rec
 		var err error
 		for it := range ch {
 			if err == nil {
-				if err = fn(it.rec, it.first); err != nil {
+				if err = fn(it.rec, it.first, it.fr); err != nil {
 					stop() // stop reading ahead; drain what was read
 				}
 			}
@@ -317,7 +333,7 @@ func (r *Records) scanAhead(ctx context.Context, raw bool, fn func(rec arrow.Rec
 }
 
 // scan reads the batches in order in the calling goroutine.
-func (r *Records) scan(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64) error) error {
+func (r *Records) scan(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64, fr *frame) error) error {
 	var rd *fileReader // of the last file-backed batch
 	var st storedReader
 	defer func() {
@@ -331,9 +347,10 @@ func (r *Records) scan(ctx context.Context, raw bool, fn func(rec arrow.Record, 
 			return err
 		}
 		var rec arrow.Record
+		var fr *frame
 		var err error
 		if b.stored != nil {
-			rec, err = st.batch(ctx, r, b.stored, raw)
+			rec, fr, err = st.batch(ctx, r, b, raw)
 		} else {
 			if rd != nil && rd.fi != b.file {
 				rd.close()
@@ -349,7 +366,7 @@ func (r *Records) scan(ctx context.Context, raw bool, fn func(rec arrow.Record, 
 		if err != nil {
 			return err
 		}
-		err = fn(rec, b.first)
+		err = fn(rec, b.first, fr)
 		rec.Release()
 		if err != nil {
 			return err
@@ -365,35 +382,140 @@ type storedReader struct {
 	path string
 }
 
-func (sr *storedReader) batch(ctx context.Context, r *Records, at *pipelines.LogFrame, raw bool) (arrow.Record, error) {
+// batch reads a stored batch. A local one is read whole and decoded in
+// place, its columns pointing into the frame's bytes (see frame).
+func (sr *storedReader) batch(ctx context.Context, r *Records, b batchInfo, raw bool) (arrow.Record, *frame, error) {
+	at := b.stored
 	if sr.f == nil || sr.path != at.Path {
 		sr.close()
 		f, err := storage.Open(ctx, at.Path)
 		if err != nil {
-			return nil, fmt.Errorf("spill: %w", err)
+			return nil, nil, fmt.Errorf("spill: %w", err)
 		}
 		sr.f, sr.path = f, at.Path
 	}
-	rd, err := ipc.NewReader(bufio.NewReaderSize(io.NewSectionReader(sr.f, at.Offset, at.Length), ioBuf), ipc.WithAllocator(r.alloc))
-	if err != nil {
-		return nil, fmt.Errorf("spill: reading %s at %d: %w", at.Path, at.Offset, err)
-	}
-	defer rd.Release()
-	if !rd.Next() {
-		err := rd.Err()
-		if err == nil {
-			err = errors.New("no batch")
+	var rec arrow.Record
+	var fr *frame
+	if storage.Scheme(at.Path) == "" {
+		buf := make([]byte, at.Length)
+		if _, err := sr.f.ReadAt(buf, at.Offset); err != nil {
+			return nil, nil, fmt.Errorf("spill: reading %s at %d: %w", at.Path, at.Offset, err)
 		}
-		return nil, fmt.Errorf("spill: reading %s at %d: %w", at.Path, at.Offset, err)
+		if rec = decodeInPlace(buf, r.alloc); rec != nil {
+			fr = &frame{file: b.storedFile, offset: at.Offset, bytes: buf}
+		}
 	}
-	rec := rd.Record()
-	rec.Retain()
+	if rec == nil {
+		rd, err := ipc.NewReader(bufio.NewReaderSize(io.NewSectionReader(sr.f, at.Offset, at.Length), ioBuf), ipc.WithAllocator(r.alloc))
+		if err != nil {
+			return nil, nil, fmt.Errorf("spill: reading %s at %d: %w", at.Path, at.Offset, err)
+		}
+		defer rd.Release()
+		if !rd.Next() {
+			err := rd.Err()
+			if err == nil {
+				err = errors.New("no batch")
+			}
+			return nil, nil, fmt.Errorf("spill: reading %s at %d: %w", at.Path, at.Offset, err)
+		}
+		rec = rd.Record()
+		rec.Retain()
+	}
 	var remap []int
 	if !rec.Schema().Equal(r.schema) {
 		remap = r.remapOf(rec.Schema())
 	}
-	return r.conform(rec, remap, raw, at.Path)
+	rec, err := r.conform(rec, remap, raw, at.Path)
+	return rec, fr, err
 }
+
+// frame is a stored batch read whole: bytes are the file's bytes from
+// offset on, and the batch's uncompressed columns point into them, so the
+// file position of any value is known (Gather reads large values back from
+// there instead of copying them through its buckets).
+type frame struct {
+	file   int // index in Records.stored
+	offset int64
+	bytes  []byte
+}
+
+// position returns the file position of b, which must lie within the
+// frame's bytes, or -1.
+func (f *frame) position(b []byte) int64 {
+	if len(b) == 0 || len(f.bytes) == 0 {
+		return -1
+	}
+	d := int64(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - uintptr(unsafe.Pointer(unsafe.SliceData(f.bytes))))
+	if d < 0 || d+int64(len(b)) > int64(len(f.bytes)) {
+		return -1
+	}
+	return f.offset + d
+}
+
+// decodeInPlace decodes an Arrow IPC stream of one schema message, one
+// record batch message and the end-of-stream marker (what the barrier log
+// stores per batch) without copying: the columns' buffers are slices of
+// buf. It returns nil for anything else (the caller then decodes the usual
+// way).
+func decodeInPlace(buf []byte, alloc memory.Allocator) arrow.Record {
+	const cont = 0xFFFFFFFF
+	var msgs []*ipc.Message
+	defer func() {
+		for _, m := range msgs {
+			m.Release()
+		}
+	}()
+	pos := 0
+	for i := 0; i < 2; i++ {
+		if pos+8 > len(buf) || binary.LittleEndian.Uint32(buf[pos:]) != cont {
+			return nil
+		}
+		n := int(int32(binary.LittleEndian.Uint32(buf[pos+4:])))
+		if n < 4 || pos+8+n > len(buf)-8 {
+			return nil
+		}
+		meta := buf[pos+8 : pos+8+n]
+		pos += 8 + n
+		var body []byte
+		if i == 1 { // the record batch's body runs to the end-of-stream marker
+			body = buf[pos : len(buf)-8]
+		}
+		msgs = append(msgs, ipc.NewMessage(memory.NewBufferBytes(meta), memory.NewBufferBytes(body)))
+	}
+	if eos := buf[len(buf)-8:]; binary.LittleEndian.Uint32(eos) != cont || binary.LittleEndian.Uint32(eos[4:]) != 0 {
+		return nil
+	}
+	if msgs[0].Type() != ipc.MessageSchema || msgs[1].Type() != ipc.MessageRecordBatch || msgs[1].BodyLen() != int64(len(buf)-8-pos) {
+		return nil
+	}
+	rd, err := ipc.NewReaderFromMessageReader(&sliceMessages{msgs: msgs}, ipc.WithAllocator(alloc))
+	if err != nil {
+		return nil
+	}
+	defer rd.Release()
+	if !rd.Next() {
+		return nil
+	}
+	rec := rd.Record()
+	rec.Retain()
+	return rec
+}
+
+// sliceMessages is an ipc.MessageReader over messages in memory.
+type sliceMessages struct {
+	msgs []*ipc.Message
+	next int
+}
+
+func (s *sliceMessages) Message() (*ipc.Message, error) {
+	if s.next >= len(s.msgs) {
+		return nil, io.EOF
+	}
+	s.next++
+	return s.msgs[s.next-1], nil
+}
+func (s *sliceMessages) Retain()  {}
+func (s *sliceMessages) Release() {}
 
 func (sr *storedReader) close() {
 	if sr.f != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -725,5 +726,144 @@ func TestRecordsAppendStored(t *testing.T) {
 	}
 	if _, err := os.Stat(log); err != nil {
 		t.Errorf("the stored batches' file: %v", err)
+	}
+}
+
+// TestGatherLocated: long texts and token lists of batches stored in the
+// barrier log travel through the buckets as file positions and are read
+// back from the log in the final copy; short ones, nulls and spilled
+// batches are copied. The output is exact either way.
+func TestGatherLocated(t *testing.T) {
+	for _, bucket := range []int64{1 << 30, 64 << 10} {
+		t.Run(fmt.Sprint(bucket), func(t *testing.T) {
+			alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer alloc.AssertSize(t, 0)
+			ctx := context.Background()
+			dir := t.TempDir()
+			log := filepath.Join(dir, "log")
+			f, err := os.Create(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := NewRecords(dir, alloc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			text := func(n int) string {
+				if n%11 == 0 {
+					return "short"
+				}
+				return strings.Repeat(fmt.Sprintf("<%d>", n), 60+n%40)
+			}
+			toks := func(n int) []int32 {
+				out := make([]int32, 100+n%30)
+				for k := range out {
+					out[k] = int32(n*1000 + k)
+				}
+				return out
+			}
+			var off int64
+			const rows = 400
+			for from := 0; from < rows; from += 50 {
+				docs := make([]pipelinetest.Doc, 50)
+				for i := range docs {
+					docs[i] = pipelinetest.Doc{ID: fmt.Sprintf("d%05d", from+i), Text: text(from + i), Domain: "web"}
+				}
+				base := pipelinetest.Batch(alloc, docs...)
+				lb := array.NewListBuilder(alloc, arrow.PrimitiveTypes.Int32)
+				vb := lb.ValueBuilder().(*array.Int32Builder)
+				for i := range docs {
+					if (from+i)%13 == 0 {
+						lb.AppendNull()
+						continue
+					}
+					lb.Append(true)
+					vb.AppendValues(toks(from+i), nil)
+				}
+				la := lb.NewArray()
+				lb.Release()
+				b := array.NewRecord(arrow.NewSchema(append(base.Schema().Fields(), arrow.Field{Name: "tokens", Type: la.DataType(), Nullable: true}), nil),
+					append(base.Columns(), la), base.NumRows())
+				base.Release()
+				la.Release()
+				if from == 100 { // one spilled batch among the stored ones
+					if _, err := r.Append(ctx, b); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					var buf bytes.Buffer
+					w := ipc.NewWriter(&buf, ipc.WithSchema(b.Schema()), ipc.WithAllocator(alloc))
+					w.Write(b)
+					w.Close()
+					r.AppendStored(b, pipelines.LogFrame{Path: log, Offset: off, Length: int64(buf.Len())})
+					f.Write(buf.Bytes())
+					off += int64(buf.Len())
+				}
+				b.Release()
+			}
+			f.Close()
+			if err := r.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			g, err := r.Gather(pipelines.NewBudget(1), bucket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			// The stored batches are decoded in place and their long
+			// columns located.
+			g.cands = locCandidates(r.union)
+			var located int
+			r.scanFrames(ctx, true, func(rec arrow.Record, first int64, fr *frame) error {
+				for _, l := range g.locate(rec, fr) {
+					if l.unit > 0 {
+						located++
+					}
+				}
+				return nil
+			})
+			if located != 2*(rows/50-1) {
+				t.Errorf("%d columns of batches located, want %d", located, 2*(rows/50-1))
+			}
+			var order []int64
+			for k := 0; k < 2; k++ {
+				for _, i := range rand.New(rand.NewPCG(9, uint64(k))).Perm(rows) {
+					order = append(order, int64(i))
+				}
+			}
+			for _, row := range order {
+				g.Add(ctx, row)
+			}
+			var got int
+			err = g.Emit(ctx, 37, 1<<20, func(rec arrow.Record) error {
+				tx := pipelines.Texts(rec)
+				tl := rec.Column(pipelines.Col(rec, "tokens")).(*array.List)
+				for i := 0; i < int(rec.NumRows()); i++ {
+					n := int(order[got])
+					got++
+					if tx.Value(i) != text(n) {
+						t.Fatalf("row %d (doc %d): text %.40q", got-1, n, tx.Value(i))
+					}
+					if tl.IsNull(i) != (n%13 == 0) {
+						t.Fatalf("doc %d: tokens null %v", n, tl.IsNull(i))
+					}
+					if tl.IsNull(i) {
+						continue
+					}
+					s, e := tl.ValueOffsets(i)
+					if v := tl.ListValues().(*array.Int32).Int32Values()[s:e]; !slices.Equal(v, toks(n)) {
+						t.Fatalf("doc %d: tokens %v", n, v[:min(5, len(v))])
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != len(order) {
+				t.Errorf("%d rows, want %d", got, len(order))
+			}
+		})
 	}
 }
