@@ -38,7 +38,7 @@ type Records struct {
 	batches []batchInfo
 	union   []arrow.Field
 	byName  map[string]int
-	stored  []string // files holding batches added by AppendStored
+	stored  []string      // files holding batches added by AppendStored
 	schema  *arrow.Schema // union schema, built by Finish
 	rows    int64
 	bytes   int64
