@@ -219,33 +219,27 @@ func (n *normalizer) swar(buf, src []byte, w, i int, spaceOK bool) (int, int, bo
 // the same arithmetic with fewer live values, which the compiler keeps in
 // registers.
 func swarDefault(buf, src []byte, w, i int, lead uint64) (int, int, bool) {
-	for {
-		stop := len(src)
-		if useAVX2 && len(src)-i >= 32 && src[i] < utf8.RuneSelf {
-			done, l := normAVX2(buf[w:], src[i:], lead>>7)
-			w += done
-			i += done
-			lead = l << 7
-			stop = min(stop, i+32) // the block the vector loop stopped at, then back to it
-		}
-		for i+8 <= stop && w+8 <= len(buf) {
-			x := binary.LittleEndian.Uint64(src[i:])
-			ws := inRange(x, '\t', '\r') | inRange(x, ' ', ' ')
-			if x&highs|ws&(ws>>8)|ws&lead != 0 {
-				return w, i, lead == 0
-			}
-			m := (ws >> 7) * 0xFF
-			x = x&^m | m&(' '*ones)
-			x |= inRange(x, 'A', 'Z') >> 2
-			binary.LittleEndian.PutUint64(buf[w:], x)
-			lead = ws >> 56
-			w += 8
-			i += 8
-		}
-		if stop == len(src) || i+8 > len(src) || w+8 > len(buf) {
-			return w, i, lead == 0
-		}
+	if useAVX2 && len(src)-i >= 32 && src[i] < utf8.RuneSelf {
+		read, written, l := normAVX2(buf[w:], src[i:], lead>>7)
+		i += read
+		w += written
+		lead = l << 7
 	}
+	for i+8 <= len(src) && w+8 <= len(buf) {
+		x := binary.LittleEndian.Uint64(src[i:])
+		ws := inRange(x, '\t', '\r') | inRange(x, ' ', ' ')
+		if x&highs|ws&(ws>>8)|ws&lead != 0 {
+			break
+		}
+		m := (ws >> 7) * 0xFF
+		x = x&^m | m&(' '*ones)
+		x |= inRange(x, 'A', 'Z') >> 2
+		binary.LittleEndian.PutUint64(buf[w:], x)
+		lead = ws >> 56
+		w += 8
+		i += 8
+	}
+	return w, i, lead == 0
 }
 
 const (
