@@ -7,7 +7,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -130,17 +129,56 @@ func Apply(ctx context.Context, alloc memory.Allocator, stage string, rec arrow.
 	if keep == 0 {
 		return nil, dropped, nil
 	}
-	mask := array.NewBooleanBuilder(alloc)
-	defer mask.Release()
-	mask.Reserve(n)
-	for _, r := range res.Drop {
-		mask.UnsafeAppend(r == "")
-	}
-	m := mask.NewArray()
-	defer m.Release()
-	out, err = compute.FilterRecordBatch(compute.WithAllocator(ctx, alloc), full, m, compute.DefaultFilterOptions())
+	out, err = keepRows(alloc, full, res.Drop)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: filtering rows: %w", stage, err)
 	}
 	return out, dropped, nil
+}
+
+// keepRows returns the rows of rec whose drop reason is "": each column is
+// the concatenation of its runs of kept rows, so that every buffer is
+// allocated once at its final size and copied in long runs (dropped rows
+// are usually few). The record is the caller's.
+func keepRows(alloc memory.Allocator, rec arrow.Record, drop []string) (arrow.Record, error) {
+	type run struct{ from, to int64 }
+	var runs []run
+	kept := int64(0)
+	for i := 0; i < len(drop); {
+		if drop[i] != "" {
+			i++
+			continue
+		}
+		j := i
+		for j < len(drop) && drop[j] == "" {
+			j++
+		}
+		runs = append(runs, run{int64(i), int64(j)})
+		kept += int64(j - i)
+		i = j
+	}
+	cols := make([]arrow.Array, rec.NumCols())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	parts := make([]arrow.Array, len(runs))
+	for c := range cols {
+		col := rec.Column(c)
+		for k, r := range runs {
+			parts[k] = array.NewSlice(col, r.from, r.to)
+		}
+		var err error
+		cols[c], err = array.Concatenate(parts, alloc)
+		for _, p := range parts {
+			p.Release()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return array.NewRecord(rec.Schema(), cols, kept), nil
 }
