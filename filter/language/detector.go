@@ -165,7 +165,28 @@ func Preload(high bool) {
 // and past a few hundred characters an arbitrary-precision exponential
 // (the sums no longer fit a float64). Short pieces avoid the exponentials;
 // candidates avoid most lookups.
+//
+// The score is rounded to scoreDecimals decimals: lingua sums the 1- to
+// 5-gram probabilities of a short text in the order its goroutines finish,
+// so its confidence varies in the last bits from call to call, and output
+// must be byte-identical from run to run.
 func (d Detector) Detect(text string) Detection {
+	det := d.detect(text)
+	det.Score = roundScore(det.Score)
+	return det
+}
+
+// scoreDecimals is the precision of a Detection's score: far coarser than
+// lingua's run-to-run jitter (about 1e-16), far finer than any threshold.
+const scoreDecimals = 6
+
+// roundScore rounds a confidence to scoreDecimals decimals.
+func roundScore(s float64) float64 {
+	const scale = 1e6 // 10^scoreDecimals
+	return math.Round(s*scale) / scale
+}
+
+func (d Detector) detect(text string) Detection {
 	windows := d.Sampling.windows(text)
 	sample := text
 	if len(windows) > 1 {

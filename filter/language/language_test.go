@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -211,6 +212,52 @@ func TestDeterministic(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestRoundScore checks that scores a few ulps apart, as lingua returns
+// for one short text from call to call, come out identical, and that the
+// rounding keeps six decimals.
+func TestRoundScore(t *testing.T) {
+	for _, s := range []float64{0.60043255995982481, 0.1070073426892286, 0.13164391992071639, 1, 0, 0.5} {
+		want := roundScore(s)
+		for _, ulps := range []int{-3, -1, 1, 3} {
+			jit := math.Float64frombits(uint64(int64(math.Float64bits(s)) + int64(ulps)))
+			if s == 0 && ulps < 0 {
+				continue
+			}
+			if got := roundScore(jit); got != want {
+				t.Errorf("roundScore(%.17g) = %v, roundScore(%.17g) = %v", jit, got, s, want)
+			}
+		}
+		if math.Abs(want-s) > 5e-7 {
+			t.Errorf("roundScore(%v) = %v: more than half a millionth off", s, want)
+		}
+	}
+	d := Detector{Sampling: DefaultSampling}
+	for _, text := range []string{english, german, russian, strings.Repeat(french+" ", 12)} {
+		if got := d.Detect(text); got.Score != roundScore(got.Score) || got.Score <= 0 {
+			t.Errorf("%.20q: score %.17g is not rounded to %d decimals", text, got.Score, scoreDecimals)
+		}
+	}
+}
+
+// TestShortTextScoresReproducible detects short texts, which lingua scores
+// with its high-accuracy models and goroutines per n-gram length, many
+// times: the scores must not vary. It loads the high-accuracy models
+// (~2.5 GB), so it only runs with CURATE_LANGID_HIGH=1.
+func TestShortTextScoresReproducible(t *testing.T) {
+	if os.Getenv("CURATE_LANGID_HIGH") == "" || testing.Short() {
+		t.Skip("set CURATE_LANGID_HIGH=1 to load the high-accuracy models")
+	}
+	d := Detector{Sampling: DefaultSampling}
+	for _, text := range []string{"Das ist gut und schön, oder nicht?", "le chat est sur la table", "This is a short one.", "ciao come stai oggi amico"} {
+		want := d.Detect(text)
+		for i := 0; i < 100; i++ {
+			if got := d.Detect(text); got != want {
+				t.Fatalf("%q: call %d gave %v %.17g, first %v %.17g", text, i, got.Lang, got.Score, want.Lang, want.Score)
+			}
+		}
+	}
 }
 
 // TestPerScriptDetectorIsLingua checks that scoring a one-script text with
