@@ -318,7 +318,9 @@ func textBytes(rec arrow.Record) int64 {
 }
 
 // fileBatches is what the text and parquet sources share: their file list,
-// made on the first Next, and the batch they fill one document at a time.
+// made on the first Next (one file only after OpenFile). The text source
+// also fills its batches one document at a time through batch; the parquet
+// source builds its own from column pages and uses only the list.
 type fileBatches struct {
 	env     *pipelines.Env
 	kind    string // the source's name, for messages
