@@ -1,7 +1,6 @@
 package curatebeam
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,13 +116,16 @@ func TestSortBatches(t *testing.T) {
 	}
 }
 
-// TestTranslateErrors: what curate-beam cannot run fails before the run,
-// naming the stage.
+// TestTranslateErrors: a pipeline that cannot run fails before the run,
+// naming the stage: here an incremental index that is not one.
 func TestTranslateErrors(t *testing.T) {
 	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "idx.bin"), []byte("not an index\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ yaml, want string }{
-		{"stages:\n  - dedup.exact: {index: idx.bin}\n", "dedup.exact: an incremental index"},
-		{"stages:\n  - dedup.minhash: {index: idx.bin}\n", "dedup.minhash: an incremental index"},
+		{"stages:\n  - dedup.exact: {index: idx.bin}\n", "is not a dedup.exact index"},
+		{"stages:\n  - dedup.minhash: {index: idx.bin}\n", "is not a dedup.minhash index"},
 	} {
 		p := filepath.Join(dir, "p.yaml")
 		y := "sources:\n  - jsonl: {path: \"in/*.jsonl\"}\n" + tc.yaml + "sinks:\n  - jsonl: {path: out}\n"
@@ -135,8 +137,8 @@ func TestTranslateErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = Translate(beam.NewPipeline(), cfg)
-		if err == nil || !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: got %v, want %q", tc.yaml, err, tc.want)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "line 4") {
+			t.Errorf("%s: got %v, want %q naming the stage's line", tc.yaml, err, tc.want)
 		}
 	}
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil {

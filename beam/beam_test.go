@@ -338,3 +338,126 @@ func TestBeamEqualsLocalSharedData(t *testing.T) {
 	t.Logf("%d documents kept", len(ids(t, local)))
 	compare(t, local, onBeam)
 }
+
+// runEngine runs a pipeline file with the local engine or on Prism.
+func runEngine(t *testing.T, path string, onBeam bool) {
+	t.Helper()
+	if !onBeam {
+		pl, err := pipelines.LoadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pipelines.Run(context.Background(), pl, pipelines.Options{Workers: 2, NoJournal: true}); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	cfg, err := curatebeam.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := beam.NewPipeline()
+	if err := curatebeam.Translate(p, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prism.Execute(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Incremental dedup indexes: run 1 saves the dedup.exact and dedup.minhash
+// indexes, run 2 reads new files (one of them already seen in run 1) with
+// them. curate-beam writes the very index files curate run writes, and a
+// run 2 on either engine from either engine's index keeps the same
+// documents, in the same bytes.
+func TestBeamIndexEqualsLocal(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	os.Mkdir(in, 0o755)
+	corpus(t, in, 5, 300)
+	// write a pipeline over files glob, with its indexes in folder idx
+	write := func(name, glob, idx string) string {
+		if err := os.MkdirAll(filepath.Join(dir, idx), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		y := fmt.Sprintf(`sources:
+  - jsonl: {path: %q, domain: web}
+stages:
+  - filter.clean: {}
+  - dedup.exact: {index: %q}
+  - filter.gopher_quality: {}
+  - dedup.minhash: {threshold: 0.8, index: %q}
+sinks:
+  - jsonl: {path: %q, shard_bytes: 100KB}
+`, filepath.Join(in, glob), filepath.Join(dir, idx, "exact.idx"), filepath.Join(dir, idx, "minhash.idx"), filepath.Join(dir, "out-"+name))
+		p := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sameIndexes := func(what, a, b string) {
+		t.Helper()
+		for _, f := range []string{"exact.idx", "minhash.idx"} {
+			x, err := os.ReadFile(filepath.Join(dir, a, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			y, err := os.ReadFile(filepath.Join(dir, b, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(x, y) {
+				t.Errorf("%s: %s differs (%d and %d bytes)", what, f, len(x), len(y))
+			}
+		}
+	}
+	out := func(name string) string { return readDir(t, filepath.Join(dir, "out-"+name)) }
+
+	// Run 1 on both engines: same output, same index files.
+	runEngine(t, write("1-local", "part-0[0-2].jsonl", "idx-local"), false)
+	runEngine(t, write("1-beam", "part-0[0-2].jsonl", "idx-beam"), true)
+	compare(t, out("1-local"), out("1-beam"))
+	sameIndexes("run 1", "idx-local", "idx-beam")
+
+	// Run 2 from each engine's index, on each engine.
+	for _, from := range []string{"local", "beam"} {
+		for _, eng := range []string{"local", "beam"} {
+			idx := "idx-2-" + from + "-" + eng
+			os.MkdirAll(filepath.Join(dir, idx), 0o755)
+			for _, f := range []string{"exact.idx", "minhash.idx"} {
+				copyFile(t, filepath.Join(dir, "idx-"+from, f), filepath.Join(dir, idx, f))
+			}
+			runEngine(t, write("2-"+from+"-"+eng, "part-0[2-4].jsonl", idx), eng == "beam")
+		}
+		local, onBeam := out("2-"+from+"-local"), out("2-"+from+"-beam")
+		compare(t, local, onBeam)
+		sameIndexes("run 2 after "+from, "idx-2-"+from+"-local", "idx-2-"+from+"-beam")
+		kept := ids(t, local)
+		seen := 0
+		for _, id := range kept {
+			if strings.HasPrefix(id, "part-02") {
+				seen++
+			}
+		}
+		if seen > 0 || len(kept) < 100 {
+			t.Errorf("run 2 after %s: %d documents kept, %d of them from the file run 1 indexed", from, len(kept), seen)
+		}
+	}
+	// Without the indexes run 2 keeps documents of part-02.
+	runEngine(t, write("2-none", "part-0[2-4].jsonl", "idx-none"), true)
+	if n := strings.Count(out("2-none"), `"id":"part-02`); n == 0 {
+		t.Errorf("without an index run 2 keeps no document of part-02: the test shows nothing")
+	}
+}

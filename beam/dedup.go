@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
+
+	blog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 
 	"github.com/curatehq/curate/dedup"
 	"github.com/curatehq/curate/dedup/minhash"
@@ -77,14 +80,10 @@ func (f *keysFn) ProcessElement(ctx context.Context, b Batch, members func(strin
 		if !ok {
 			return fmt.Errorf("%s: Process gave no keys", where(f.comp.c))
 		}
-		k := make([]byte, 16)
 		for i := range keys {
-			if skip[i] {
-				continue
+			if !skip[i] {
+				members(exactKey(keys[i]), Member{Batch: b.Key, Order: b.Order[i], ID: ids.Value(i)})
 			}
-			binary.BigEndian.PutUint64(k, keys[i][0])
-			binary.BigEndian.PutUint64(k[8:], keys[i][1])
-			members(string(k), Member{Batch: b.Key, Order: b.Order[i], ID: ids.Value(i)})
 		}
 	case *dedup.MinHash:
 		sigs, ok := dedup.MinHashSignatures(res)
@@ -97,10 +96,7 @@ func (f *keysFn) ProcessElement(ctx context.Context, b Batch, members func(strin
 			sig := sigs[i*perms : (i+1)*perms]
 			m := Member{Batch: b.Key, Order: b.Order[i], ID: ids.Value(i), Sig: sig}
 			for band := 0; band < bands; band++ {
-				k := make([]byte, 2+rows)
-				binary.BigEndian.PutUint16(k, uint16(band))
-				copy(k[2:], sig[band*rows:(band+1)*rows])
-				members(string(k), m)
+				members(bandKey(sig, band, rows), m)
 			}
 		}
 	default:
@@ -110,34 +106,150 @@ func (f *keysFn) ProcessElement(ctx context.Context, b Batch, members func(strin
 	return nil
 }
 
+// IndexEntry is a document the stage's incremental index gains: for
+// dedup.exact the first document of a key the index lacks, for
+// dedup.minhash every document.
+type IndexEntry struct {
+	Order int64
+	Key   []byte // dedup.exact: the 16-byte key
+	Sig   []byte // dedup.minhash: the signature
+	ID    string
+}
+
+// Members read from an incremental index belong to no batch and come
+// before every document: order indexOrder + their place in the index.
+const (
+	indexBatch = math.MinInt64
+	indexOrder = math.MinInt64 / 2
+)
+
+// indexReadFn loads the stage's incremental index with the stage's own
+// loader (local or s3://, the local engine's format) and emits its entries
+// as group members earlier than every document.
+type indexReadFn struct {
+	Config
+	Stage int
+}
+
+func (f *indexReadFn) ProcessElement(ctx context.Context, _ []byte, emit func(string, Member)) error {
+	comp, s, _, err := buildStage(f.Config, f.Stage)
+	if err != nil {
+		return err
+	}
+	defer comp.close()
+	defer closeComponent(s)
+	var n int64
+	switch st := s.(type) {
+	case *dedup.Exact:
+		err = st.IndexEach(func(k [2]uint64, id string) error {
+			emit(exactKey(k), Member{Batch: indexBatch, Order: indexOrder + n, ID: id})
+			n++
+			return nil
+		})
+	case *dedup.MinHash:
+		perms, bands, _ := st.Shape()
+		err = st.IndexEach(func(sig []byte, id string) error {
+			m := Member{Batch: indexBatch, Order: indexOrder + n, ID: id, Sig: slices.Clone(sig)}
+			for band := 0; band < bands; band++ {
+				emit(bandKey(sig, band, perms/bands), m)
+			}
+			n++
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("%s: reading its index: %w", where(comp.c), err)
+	}
+	blog.Infof(ctx, "%s: %d index entries", where(comp.c), n)
+	return nil
+}
+
+// indexWriteFn saves the merged index: the stage, built on one worker,
+// loads the old index as the local engine does, adds the run's entries in
+// input order and saves it with its own Finish.
+type indexWriteFn struct {
+	Config
+	Stage int
+}
+
+func (f *indexWriteFn) ProcessElement(ctx context.Context, _ []byte, entries func(*IndexEntry) bool) error {
+	var all []IndexEntry
+	var e IndexEntry
+	for entries(&e) {
+		all = append(all, e)
+	}
+	slices.SortFunc(all, func(a, b IndexEntry) int { return cmpInt64(a.Order, b.Order) })
+	comp, s, _, err := buildStage(f.Config, f.Stage)
+	if err != nil {
+		return err
+	}
+	defer comp.close()
+	defer closeComponent(s)
+	for _, e := range all {
+		switch st := s.(type) {
+		case *dedup.Exact:
+			err = st.IndexAdd([2]uint64{binary.BigEndian.Uint64(e.Key), binary.BigEndian.Uint64(e.Key[8:])}, e.ID)
+		case *dedup.MinHash:
+			err = st.IndexAdd(e.Sig, e.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(comp.c), err)
+		}
+	}
+	return finish(ctx, comp, s)
+}
+
+func exactKey(k [2]uint64) string {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, k[0])
+	binary.BigEndian.PutUint64(b[8:], k[1])
+	return string(b)
+}
+
+func bandKey(sig []byte, band, rows int) string {
+	k := make([]byte, 2+rows)
+	binary.BigEndian.PutUint16(k, uint16(band))
+	copy(k[2:], sig[band*rows:(band+1)*rows])
+	return string(k)
+}
+
 // verifyFn decides one group: with MinEqual 0 (dedup.exact) every member
 // but the earliest duplicates the earliest; otherwise (dedup.minhash) a
 // member duplicates the earliest earlier member whose signature agrees in
 // at least MinEqual positions. Pairs are checked, not clusters: a document
 // is dropped for its own verified earlier match, as in the local engine.
+//
+// With Index, it also emits what the stage's incremental index gains:
+// for dedup.exact a group's first document when no index entry precedes
+// it, for dedup.minhash every document, from its band-0 group.
 type verifyFn struct {
 	MinEqual int
+	Index    bool
 }
 
-func (f *verifyFn) ProcessElement(_ string, group func(*Member) bool, emit func(int64, Verdict)) {
+func (f *verifyFn) ProcessElement(key string, group func(*Member) bool, emit func(int64, Verdict), index func(IndexEntry)) {
 	var ms []Member
 	var m Member
 	for group(&m) {
 		ms = append(ms, m)
 	}
-	if len(ms) < 2 {
-		return
-	}
-	slices.SortFunc(ms, func(a, b Member) int {
+	slices.SortFunc(ms, func(a, b Member) int { return cmpInt64(a.Order, b.Order) })
+	if f.Index {
 		switch {
-		case a.Order < b.Order:
-			return -1
-		case a.Order > b.Order:
-			return 1
+		case f.MinEqual == 0 && ms[0].Batch != indexBatch:
+			index(IndexEntry{Order: ms[0].Order, Key: []byte(key), ID: ms[0].ID})
+		case f.MinEqual > 0 && key[0] == 0 && key[1] == 0: // band 0
+			for _, m := range ms {
+				if m.Batch != indexBatch {
+					index(IndexEntry{Order: m.Order, Sig: m.Sig, ID: m.ID})
+				}
+			}
 		}
-		return 0
-	})
+	}
 	for j := 1; j < len(ms); j++ {
+		if ms[j].Batch == indexBatch {
+			continue // an index entry is never dropped
+		}
 		if f.MinEqual == 0 {
 			emit(ms[j].Batch, Verdict{Order: ms[j].Order, DupOrder: ms[0].Order, DupID: ms[0].ID})
 			continue

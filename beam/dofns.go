@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	for _, t := range []any{Batch{}, Member{}, Verdict{}, FileRef{}, listFn{}, readFn{}, stageFn{}, keysFn{}, verifyFn{}, joinFn{}, gatherFn{}, sinkFn{}} {
+	for _, t := range []any{Batch{}, Member{}, Verdict{}, IndexEntry{}, FileRef{}, listFn{}, readFn{}, stageFn{}, keysFn{}, verifyFn{}, indexReadFn{}, indexWriteFn{}, joinFn{}, gatherFn{}, sinkFn{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
 }

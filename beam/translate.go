@@ -167,22 +167,24 @@ func isShuffled(s pipelines.Stage) bool {
 
 // shuffle translates dedup.exact or dedup.minhash.
 func shuffle(s beam.Scope, cfg Config, i int, stage pipelines.Stage, docs beam.PCollection) (beam.PCollection, error) {
-	minEqual, reason := 0, dedup.ReasonDuplicate
+	minEqual, reason, index := 0, dedup.ReasonDuplicate, false
 	switch st := stage.(type) {
 	case *dedup.Exact:
-		if st.IndexPath() != "" {
-			return beam.PCollection{}, fmt.Errorf("dedup.exact: an incremental index (index:) is %w", ErrUnsupported)
-		}
+		index = st.IndexPath() != ""
 	case *dedup.MinHash:
-		if st.IndexPath() != "" {
-			return beam.PCollection{}, fmt.Errorf("dedup.minhash: an incremental index (index:) is %w", ErrUnsupported)
-		}
+		index = st.IndexPath() != ""
 		_, _, minEqual = st.Shape()
 		minEqual = max(minEqual, 1)
 		reason = dedup.ReasonNearDuplicate
 	}
 	members, batches := beam.ParDo2(s, &keysFn{Config: cfg, Stage: i}, docs)
-	verdicts := beam.ParDo(s, &verifyFn{MinEqual: minEqual}, beam.GroupByKey(s, members))
+	if index {
+		members = beam.Flatten(s, members, beam.ParDo(s.Scope("read index"), &indexReadFn{Config: cfg, Stage: i}, beam.Impulse(s)))
+	}
+	verdicts, entries := beam.ParDo2(s, &verifyFn{MinEqual: minEqual, Index: index}, beam.GroupByKey(s, members))
+	if index {
+		beam.ParDo0(s.Scope("write index"), &indexWriteFn{Config: cfg, Stage: i}, beam.Impulse(s), beam.SideInput{Input: entries})
+	}
 	joined := beam.CoGroupByKey(s, batches, verdicts)
 	return beam.ParDo(s, &joinFn{Config: cfg, Stage: i, Reason: reason}, joined), nil
 }

@@ -1,6 +1,10 @@
 package dedup
 
-import "github.com/curatehq/curate/pipelines"
+import (
+	"errors"
+
+	"github.com/curatehq/curate/pipelines"
+)
 
 // This file exports what curate-beam (module beam/) needs to run dedup.exact
 // and dedup.minhash as Beam shuffles instead of in-order Sequence calls: the
@@ -45,3 +49,42 @@ func (m *MinHash) IndexPath() string { return m.indexPath }
 
 // IndexPath returns the incremental index file configured for the stage, or "".
 func (e *Exact) IndexPath() string { return e.indexPath }
+
+// IndexEach calls fn with every entry of the stage's incremental index, in
+// index order: what NewExact loaded (each key once, first occurrence
+// kept), then what IndexAdd added. Another engine treats these entries as
+// earlier than every document of the run.
+func (e *Exact) IndexEach(fn func(key [2]uint64, id string) error) error {
+	return e.idx.each(func(k key, id string) error { return fn([2]uint64{k.hi, k.lo}, id) })
+}
+
+// IndexAdd adds a document to the index unless its key is there, as
+// Sequence does for a document that is not a duplicate. Finish saves the
+// index.
+func (e *Exact) IndexAdd(k [2]uint64, id string) error {
+	kk := key{k[0], k[1]}
+	if _, found, err := e.idx.lookup(kk); err != nil || found {
+		return err
+	}
+	return e.idx.insert(kk, id)
+}
+
+// IndexEach calls fn with every entry of the stage's incremental index, in
+// index order: what NewMinHash loaded, then what IndexAdd added. The
+// signature is only valid during the call.
+func (m *MinHash) IndexEach(fn func(sig []byte, id string) error) error { return m.idx.each(fn) }
+
+// IndexAdd adds a document (every document of a run, dropped or not, as
+// Sequence does) to the index. Finish saves the index. A stage with
+// verify: shingles refuses it (it would need the shingle set too).
+func (m *MinHash) IndexAdd(sig []byte, id string) error {
+	if m.shingles {
+		return errors.New("dedup.minhash: verify: shingles is not supported by this engine")
+	}
+	return m.idx.insert(sig, id, nil)
+}
+
+// Verify returns how the stage confirms LSH candidates: "signature" (the
+// rule of Shape) or "shingles" (exact Jaccard of shingle sets, which only
+// the local engine's Sequence implements; another engine must reject it).
+func (m *MinHash) Verify() string { return verifyName(m.shingles) }
