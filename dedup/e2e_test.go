@@ -158,11 +158,17 @@ func TestPipelineYAMLResume(t *testing.T) {
 	for _, d := range corpusDocs(t, 600) {
 		texts = append(texts, d.Text)
 	}
-	yaml := "stages:\n  - dedup.exact: {}\n  - dedup.minhash: {}\n"
+	for _, verify := range []string{"signature", "shingles"} {
+		t.Run(verify, func(t *testing.T) { checkYAMLResume(t, dir, texts, verify) })
+	}
+}
+
+func checkYAMLResume(t *testing.T, dir string, texts []string, verify string) {
+	yaml := "stages:\n  - dedup.exact: {}\n  - dedup.minhash: {verify: " + verify + "}\n"
 	want, _ := runYAML(t, dir, yaml, texts, 2, 0)
 	for _, stopAfter := range []int{1, 3} {
 		name := fmt.Sprintf("%s/%d", t.Name(), stopAfter)
-		state := filepath.Join(dir, fmt.Sprint("state-", stopAfter))
+		state := filepath.Join(dir, fmt.Sprint("state-", verify, stopAfter))
 		resume, stops := false, 0
 		for attempt := 0; ; attempt++ {
 			if attempt > 30 {
@@ -272,7 +278,8 @@ func TestPipelineYAMLAnnotateOnly(t *testing.T) {
 func TestPipelineYAMLIncremental(t *testing.T) {
 	dir := t.TempDir()
 	a, b := words(1, 200), words(2, 200)
-	yaml := "stages:\n  - dedup.exact: {index: idx/exact.bin}\n  - dedup.minhash: {index: idx/minhash.bin}\n"
+	yaml := "stages:\n  - dedup.exact: {index: idx/exact.bin}\n  - dedup.minhash: {index: idx/minhash.bin}\n" +
+		"  - dedup.minhash: {verify: shingles, index: idx/minhash-shingles.bin}\n"
 	rows, _ := runYAML(t, dir, yaml, []string{a, b}, 2, 0)
 	if len(rows) != 2 {
 		t.Fatalf("first run kept %d", len(rows))
@@ -281,8 +288,10 @@ func TestPipelineYAMLIncremental(t *testing.T) {
 	if got := ids(rows); !reflect.DeepEqual(got, []string{"d002"}) {
 		t.Errorf("second run kept %v, want [d002]", got)
 	}
-	if rep.Stages[1].Details["index_loaded_documents"] != int64(2) {
-		t.Errorf("minhash report %v", rep.Stages[1].Details)
+	for _, st := range rep.Stages[1:] {
+		if st.Details["index_loaded_documents"] != int64(2) {
+			t.Errorf("%s report %v", st.Name, st.Details)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
+	"slices"
 
 	"github.com/zeebo/xxh3"
 
@@ -27,12 +28,19 @@ import (
 // the spilled segments, oldest first. Queries return the earliest verified
 // match, so the result does not depend on the budget.
 //
+// With verify: shingles, candidates (documents sharing a band) are
+// verified instead by the exact Jaccard of their shingle sets, which sets
+// keeps on disk (8 more bytes of RAM per document).
+//
 // Not safe for concurrent use: the stage calls it from Sequence only.
 type lshIndex struct {
 	perms, bands, rows int
 	minEqual           int
+	threshold          float64
 	dir                string
 	budget             *pipelines.Budget
+	sets               *shingleStore // nil unless verify: shingles
+	cands, other       []uint32
 
 	total   uint32 // documents indexed, run-wide numbering
 	spilled []*segmentFile
@@ -57,10 +65,13 @@ func bytesPerDoc(perms, bands int) int64 { return int64(perms + 4*bands + 2*band
 
 const minSegmentDocs = 1024 // never spill a segment smaller than this
 
-func newLSHIndex(perms, bands int, threshold float64, dir string, budget *pipelines.Budget) *lshIndex {
+func newLSHIndex(perms, bands int, threshold float64, shingles bool, dir string, budget *pipelines.Budget) *lshIndex {
 	ix := &lshIndex{perms: perms, bands: bands, rows: perms / bands,
-		minEqual: minhash.MinEqual(perms, threshold), dir: dir, budget: budget,
+		minEqual: minhash.MinEqual(perms, threshold), threshold: threshold, dir: dir, budget: budget,
 		scratch: make([]byte, perms)}
+	if shingles {
+		ix.sets = newShingleStore(dir)
+	}
 	ix.resetRAM()
 	return ix
 }
@@ -86,8 +97,12 @@ func bandHash(band []byte) uint64 {
 
 // query returns the run-wide number of the earliest indexed document whose
 // signature agrees with sig in at least minEqual positions among those
-// sharing a band with it.
-func (ix *lshIndex) query(sig []byte) (uint32, bool, error) {
+// sharing a band with it; with verify: shingles, the earliest of those
+// whose shingle set has Jaccard >= threshold with set instead.
+func (ix *lshIndex) query(sig []byte, set []uint32) (uint32, bool, error) {
+	if ix.sets != nil {
+		return ix.queryShingles(sig, set)
+	}
 	for _, s := range ix.spilled {
 		best, found := uint32(0), false
 		for b := 0; b < ix.bands; b++ {
@@ -138,6 +153,59 @@ func (ix *lshIndex) query(sig []byte) (uint32, bool, error) {
 	return r.base + best, found, nil
 }
 
+// queryShingles is query for verify: shingles: the candidates of each
+// spilled segment, oldest first, then of the RAM segment are verified in
+// document order until one passes.
+func (ix *lshIndex) queryShingles(sig []byte, set []uint32) (uint32, bool, error) {
+	for _, s := range ix.spilled {
+		c := ix.cands[:0]
+		for b := 0; b < ix.bands; b++ {
+			k := key{uint64(b), bandHash(ix.band(sig, b))}
+			if err := s.lookup(k, func(v uint32) bool { c = append(c, s.base+v); return true }); err != nil {
+				return 0, false, err
+			}
+		}
+		ix.cands = c
+		if n, found, err := ix.verifyEarliest(set); err != nil || found {
+			return n, found, err
+		}
+	}
+	r := &ix.ram
+	c := ix.cands[:0]
+	for b := 0; b < ix.bands; b++ {
+		band := ix.band(sig, b)
+		for d := r.heads[b][bandHash(band)>>r.shift]; d != 0; d = r.next[int(d-1)*ix.bands+b] {
+			j := d - 1
+			if bytes.Equal(ix.band(r.sigs[int(j)*ix.perms:int(j+1)*ix.perms], b), band) {
+				c = append(c, r.base+j)
+			}
+		}
+	}
+	ix.cands = c
+	return ix.verifyEarliest(set)
+}
+
+// verifyEarliest returns the earliest of ix.cands whose shingle set has
+// Jaccard >= threshold with set; a candidate whose set size alone rules it
+// out is not read.
+func (ix *lshIndex) verifyEarliest(set []uint32) (uint32, bool, error) {
+	slices.Sort(ix.cands)
+	for _, n := range slices.Compact(ix.cands) {
+		if !sizesAllow(len(set), ix.sets.size(n), ix.threshold) {
+			continue
+		}
+		other, err := ix.sets.get(n, ix.other)
+		if err != nil {
+			return 0, false, err
+		}
+		ix.other = other
+		if jaccardAtLeast(set, other, ix.threshold) {
+			return n, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
 // id returns the id of the document numbered n.
 func (ix *lshIndex) id(n uint32) (string, error) {
 	if n >= ix.ram.base {
@@ -153,7 +221,13 @@ func (ix *lshIndex) id(n uint32) (string, error) {
 
 // insert adds a document; it spills the RAM segment first when the budget
 // refuses the memory it needs.
-func (ix *lshIndex) insert(sig []byte, id string) error {
+// With verify: shingles, set is the document's shingle set.
+func (ix *lshIndex) insert(sig []byte, id string, set []uint32) error {
+	if ix.sets != nil {
+		if err := ix.sets.add(set); err != nil {
+			return err
+		}
+	}
 	r := &ix.ram
 	n := r.ids.len()
 	r.sigs = append(r.sigs, sig...)
@@ -196,6 +270,9 @@ func (ix *lshIndex) footprint() int64 {
 	}
 	for _, s := range ix.spilled {
 		fp += s.ramBytes()
+	}
+	if ix.sets != nil {
+		fp += shingleStoreBytesPerDoc * int64(cap(ix.sets.ends))
 	}
 	return fp
 }
@@ -274,6 +351,11 @@ func (ix *lshIndex) close() error {
 		}
 	}
 	ix.spilled = nil
+	if ix.sets != nil {
+		if err := ix.sets.close(); err != nil && first == nil {
+			first = err
+		}
+	}
 	ix.total = 0
 	ix.resetRAM()
 	ix.budget.Release(ix.reserved)

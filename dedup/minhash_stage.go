@@ -29,7 +29,7 @@ const (
 
 var minhashSpec = pipelines.Spec{
 	Name: "dedup.minhash",
-	Doc:  "drops a document when an earlier one (kept or dropped) is a near-duplicate: word n-gram MinHash + LSH, verified by signature Jaccard",
+	Doc:  "drops a document when an earlier one (kept or dropped) is a near-duplicate: word n-gram MinHash + LSH, candidates verified by signature Jaccard (or exact shingle Jaccard)",
 	Fields: []pipelines.Field{
 		{Name: "ngram", Type: pipelines.Int, Default: 5, Min: pipelines.Bound(1), Max: pipelines.Bound(64),
 			Doc: "shingle size in words (in characters for scripts written without spaces)"},
@@ -38,16 +38,22 @@ var minhashSpec = pipelines.Spec{
 		{Name: "bands", Type: pipelines.Int, Default: 14, Min: pipelines.Bound(1), Max: pipelines.Bound(1024),
 			Doc: "LSH bands; must divide permutations"},
 		{Name: "threshold", Type: pipelines.Float, Default: 0.8, Min: pipelines.Bound(0), Max: pipelines.Bound(1),
-			Doc: "Jaccard similarity (estimated from signatures) at which a document is a near-duplicate"},
+			Doc: "Jaccard similarity at which a document is a near-duplicate (estimated from the signatures, or exact with verify: shingles)"},
 		{Name: "seed", Type: pipelines.Int, Default: 1, Min: pipelines.Bound(0), Doc: "seed of the permutations"},
 		{Name: "signature", Type: pipelines.String, Default: "one_permutation", Enum: []string{"one_permutation", "classic"},
 			Doc: "one_permutation: one hash per shingle into permutations bins, densified (fast); classic: permutations independent hash functions"},
+		{Name: "verify", Type: pipelines.String, Default: "signature", Enum: []string{"signature", "shingles"},
+			Doc: "how an LSH candidate is confirmed: signature (Jaccard estimated from the b-bit signatures, in RAM) or shingles (exact Jaccard of the two shingle sets, kept in a local temporary file at 4 bytes per shingle and saved with index:)"},
 		{Name: "index", Type: pipelines.String, Default: "",
 			Doc: "incremental index file (local or s3://): loaded at start when present, saved at the end"},
 	},
 	Filter: true,
 	MemoryPerDoc: func(p pipelines.Params) int64 {
-		return bytesPerDoc(p.Int("permutations"), p.Int("bands")) + assumedIDBytes
+		n := bytesPerDoc(p.Int("permutations"), p.Int("bands")) + assumedIDBytes
+		if p.String("verify") == "shingles" {
+			n += shingleStoreBytesPerDoc
+		}
+		return n
 	},
 }
 
@@ -68,6 +74,7 @@ type MinHash struct {
 	hasher       *minhash.Hasher
 	perms, bands int
 	threshold    float64
+	shingles     bool // verify: shingles
 	ngram        int
 	seed         uint64
 	indexPath    string
@@ -99,9 +106,10 @@ func NewMinHash(p pipelines.Params, env *pipelines.Env) (*MinHash, error) {
 		return nil, err
 	}
 	m := &MinHash{hasher: h, perms: perms, bands: bands, threshold: p.Float("threshold"),
-		ngram: p.Int("ngram"), seed: uint64(p.Int("seed")), env: env, cleanup: cleanup,
+		shingles: p.String("verify") == "shingles",
+		ngram:    p.Int("ngram"), seed: uint64(p.Int("seed")), env: env, cleanup: cleanup,
 		stats: newDedupStats()}
-	m.idx = newLSHIndex(perms, bands, m.threshold, dir, env.Memory)
+	m.idx = newLSHIndex(perms, bands, m.threshold, m.shingles, dir, env.Memory)
 	m.scratch.New = func() any { return new(minhash.Scratch) }
 	if ip := p.String("index"); ip != "" {
 		m.indexPath = env.Path(ip)
@@ -114,23 +122,48 @@ func NewMinHash(p pipelines.Params, env *pipelines.Env) (*MinHash, error) {
 	return m, nil
 }
 
-// minhashState carries a batch's signatures from Process to Sequence.
-type minhashState struct{ sigs []byte }
+// minhashState carries a batch's signatures from Process to Sequence, and
+// with verify: shingles its shingle sets (document i's is
+// sets[ends[i-1]:ends[i]]).
+type minhashState struct {
+	sigs []byte
+	sets []uint32
+	ends []int
+}
 
-// Process computes the b-bit signature of every document of rec.
+func (st *minhashState) set(i int) []uint32 {
+	if st.ends == nil {
+		return nil
+	}
+	start := 0
+	if i > 0 {
+		start = st.ends[i-1]
+	}
+	return st.sets[start:st.ends[i]]
+}
+
+// Process computes the b-bit signature of every document of rec, and with
+// verify: shingles its shingle set.
 func (m *MinHash) Process(ctx context.Context, rec arrow.Record) (*pipelines.Result, error) {
 	texts := pipelines.Texts(rec)
 	n := texts.Len()
-	sigs := make([]byte, n*m.perms)
+	st := &minhashState{sigs: make([]byte, n*m.perms)}
+	if m.shingles {
+		st.ends = make([]int, n)
+	}
 	s := m.scratch.Get().(*minhash.Scratch)
 	defer m.scratch.Put(s)
 	for i := 0; i < n; i++ {
 		if i%256 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		m.hasher.Signature(s, texts.Value(i), sigs[i*m.perms:(i+1)*m.perms])
+		m.hasher.Signature(s, texts.Value(i), st.sigs[i*m.perms:(i+1)*m.perms])
+		if m.shingles {
+			st.sets = shingleSet(st.sets, s.Shingles())
+			st.ends[i] = len(st.sets)
+		}
 	}
-	return &pipelines.Result{State: &minhashState{sigs: sigs}}, nil
+	return &pipelines.Result{State: st}, nil
 }
 
 // Sequence decides, in input order, which documents are near-duplicates of
@@ -149,7 +182,7 @@ func (m *MinHash) Sequence(ctx context.Context, rec arrow.Record, res *pipelines
 	dupOf := make([]string, n)
 	for i := 0; i < n; i++ {
 		sig := st.sigs[i*m.perms : (i+1)*m.perms]
-		seq, found, err := m.idx.query(sig)
+		seq, found, err := m.idx.query(sig, st.set(i))
 		if err != nil {
 			return fmt.Errorf("dedup.minhash: %w", err)
 		}
@@ -160,7 +193,7 @@ func (m *MinHash) Sequence(ctx context.Context, rec arrow.Record, res *pipelines
 			}
 			m.stats.dup(seq)
 		}
-		if err := m.idx.insert(sig, ids.Value(i)); err != nil {
+		if err := m.idx.insert(sig, ids.Value(i), st.set(i)); err != nil {
 			return fmt.Errorf("dedup.minhash: %w", err)
 		}
 	}
@@ -208,14 +241,23 @@ type minhashHeader struct {
 	NGram int    `json:"ngram"`
 	Seed  uint64 `json:"seed"`
 	Hash  string `json:"hash"`
+	// Shingles: "u32" when every record ends with the document's shingle
+	// set (verify: shingles): uvarint count, then count little-endian
+	// uint32 in increasing order.
+	Shingles string `json:"shingles,omitempty"`
 }
 
 func (m *MinHash) header() minhashHeader {
-	return minhashHeader{Perms: m.perms, NGram: m.ngram, Seed: m.seed, Hash: "xxh3-b8-" + m.hasher.Scheme().String()}
+	h := minhashHeader{Perms: m.perms, NGram: m.ngram, Seed: m.seed, Hash: "xxh3-b8-" + m.hasher.Scheme().String()}
+	if m.shingles {
+		h.Shingles = "u32"
+	}
+	return h
 }
 
-// Snapshot writes every indexed document (signature and id) to w: the same
-// format as the incremental index file.
+// Snapshot writes every indexed document (id, signature and, with verify:
+// shingles, shingle set) to w: the same format as the incremental index
+// file.
 func (m *MinHash) Snapshot(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	hdr, _ := json.Marshal(m.header())
@@ -223,11 +265,25 @@ func (m *MinHash) Snapshot(w io.Writer) error {
 	bw.Write(hdr)
 	bw.WriteByte('\n')
 	var lb [binary.MaxVarintLen64]byte
+	var set []uint32
+	doc := uint32(0)
 	err := m.idx.each(func(sig []byte, id string) error {
 		bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(id)))])
 		bw.WriteString(id)
 		_, err := bw.Write(sig)
-		return err
+		if err != nil || !m.shingles {
+			return err
+		}
+		if set, err = m.idx.sets.get(doc, set); err != nil {
+			return err
+		}
+		doc++
+		bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(set)))])
+		for _, x := range set {
+			binary.LittleEndian.PutUint32(lb[:4], x)
+			bw.Write(lb[:4])
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -271,11 +327,14 @@ func (m *MinHash) read(r io.Reader, name string) error {
 		return fmt.Errorf("dedup.minhash: %s: bad header: %w", name, err)
 	}
 	if want := m.header(); h != want {
-		return fmt.Errorf("dedup.minhash: %s was built with permutations=%d ngram=%d seed=%d signature=%s; this stage has permutations=%d ngram=%d seed=%d signature=%s",
-			name, h.Perms, h.NGram, h.Seed, h.Hash, want.Perms, want.NGram, want.Seed, want.Hash)
+		return fmt.Errorf("dedup.minhash: %s was built with permutations=%d ngram=%d seed=%d signature=%s verify=%s; this stage has permutations=%d ngram=%d seed=%d signature=%s verify=%s",
+			name, h.Perms, h.NGram, h.Seed, h.Hash, verifyName(h.Shingles != ""),
+			want.Perms, want.NGram, want.Seed, want.Hash, verifyName(m.shingles))
 	}
 	sig := make([]byte, m.perms)
 	var id []byte
+	var set []uint32
+	var raw []byte
 	for {
 		n, err := binary.ReadUvarint(br)
 		if err == io.EOF {
@@ -294,9 +353,49 @@ func (m *MinHash) read(r io.Reader, name string) error {
 		if _, err := io.ReadFull(br, sig); err != nil {
 			return fmt.Errorf("dedup.minhash: %s: truncated at record %d", name, m.loaded+1)
 		}
-		if err := m.idx.insert(sig, string(id)); err != nil {
+		if m.shingles {
+			if set, raw, err = readShingleSet(br, set, raw); err != nil {
+				return fmt.Errorf("dedup.minhash: %s: record %d: %w", name, m.loaded+1, err)
+			}
+		}
+		if err := m.idx.insert(sig, string(id), set); err != nil {
 			return fmt.Errorf("dedup.minhash: loading %s: %w", name, err)
 		}
 		m.loaded++
 	}
+}
+
+func verifyName(shingles bool) string {
+	if shingles {
+		return "shingles"
+	}
+	return "signature"
+}
+
+// maxShingles bounds the shingle count a record of an index file may claim.
+const maxShingles = 1 << 28
+
+// readShingleSet reads one shingle set of an index record into set[:0]
+// (raw is a reusable buffer) and checks that it increases strictly.
+func readShingleSet(br *bufio.Reader, set []uint32, raw []byte) ([]uint32, []byte, error) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil || n > maxShingles {
+		return set, raw, errors.New("corrupt shingle set")
+	}
+	if cap(raw) < int(4*n) {
+		raw = make([]byte, 4*n)
+	}
+	raw = raw[:4*n]
+	if _, err := io.ReadFull(br, raw); err != nil {
+		return set, raw, errors.New("truncated shingle set")
+	}
+	set = set[:0]
+	for k := 0; k < len(raw); k += 4 {
+		x := binary.LittleEndian.Uint32(raw[k:])
+		if len(set) > 0 && x <= set[len(set)-1] {
+			return set, raw, errors.New("shingle set out of order")
+		}
+		set = append(set, x)
+	}
+	return set, raw, nil
 }

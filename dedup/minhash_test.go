@@ -46,11 +46,15 @@ func TestMinHashQuality(t *testing.T) {
 	for i, d := range gen {
 		docs[i] = pipelinetest.Doc{ID: d.ID, Text: d.Text}
 	}
-	for _, scheme := range []string{"one_permutation", "classic"} {
-		t.Run(scheme, func(t *testing.T) {
+	for _, tc := range []struct{ name, scheme, verify string }{
+		{"one_permutation", "one_permutation", "signature"},
+		{"classic", "classic", "signature"},
+		{"verify_shingles", "one_permutation", "shingles"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
 			defer alloc.AssertSize(t, 0)
-			m := newMinHash(t, testEnv(t, alloc), map[string]any{"signature": scheme})
+			m := newMinHash(t, testEnv(t, alloc), map[string]any{"signature": tc.scheme, "verify": tc.verify})
 			out := streamDocs(t, m, alloc, docs, 256, 2)
 			finish(t, m)
 			checkQuality(t, gen, truth, out)
@@ -196,6 +200,12 @@ func corpusDocs(t testing.TB, n int) []pipelinetest.Doc {
 
 func TestMinHashDeterministicAcrossWorkersAndBudgets(t *testing.T) {
 	docs := corpusDocs(t, 1500)
+	for _, verify := range []string{"signature", "shingles"} {
+		t.Run(verify, func(t *testing.T) { checkDeterministic(t, docs, verify) })
+	}
+}
+
+func checkDeterministic(t *testing.T, docs []pipelinetest.Doc, verify string) {
 	var want []outcome
 	for _, tc := range []struct {
 		workers, batch int
@@ -204,7 +214,7 @@ func TestMinHashDeterministicAcrossWorkersAndBudgets(t *testing.T) {
 		alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
 		env := testEnv(t, alloc)
 		env.Memory = pipelines.NewBudget(tc.budget)
-		m := newMinHash(t, env, nil)
+		m := newMinHash(t, env, map[string]any{"verify": verify})
 		got := streamDocs(t, m, alloc, docs, tc.batch, tc.workers)
 		spilled := len(m.idx.spilled)
 		finish(t, m)
@@ -229,12 +239,20 @@ func TestMinHashDeterministicAcrossWorkersAndBudgets(t *testing.T) {
 
 func TestMinHashIncremental(t *testing.T) {
 	docs := corpusDocs(t, 1200)
+	for _, verify := range []string{"signature", "shingles"} {
+		t.Run(verify, func(t *testing.T) { checkIncremental(t, docs, verify) })
+	}
+}
+
+func checkIncremental(t *testing.T, docs []pipelinetest.Doc, verify string) {
 	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer alloc.AssertSize(t, 0)
 	index := t.TempDir() + "/sub/minhash.idx"
+	v := map[string]any{"verify": verify}
+	vi := map[string]any{"verify": verify, "index": index}
 
 	// one run over everything
-	whole := newMinHash(t, testEnv(t, alloc), nil)
+	whole := newMinHash(t, testEnv(t, alloc), v)
 	want := streamDocs(t, whole, alloc, docs, 100, 2)
 	finish(t, whole)
 
@@ -242,10 +260,10 @@ func TestMinHashIncremental(t *testing.T) {
 	for _, budget := range []int64{1 << 30, 1} {
 		env := testEnv(t, alloc)
 		env.Memory = pipelines.NewBudget(budget)
-		first := newMinHash(t, env, map[string]any{"index": index})
+		first := newMinHash(t, env, vi)
 		got := streamDocs(t, first, alloc, docs[:600], 100, 2)
 		finish(t, first)
-		second := newMinHash(t, env, map[string]any{"index": index})
+		second := newMinHash(t, env, vi)
 		if second.loaded != 600 {
 			t.Fatalf("loaded %d documents from the index, want 600", second.loaded)
 		}
@@ -262,29 +280,41 @@ func TestMinHashIncremental(t *testing.T) {
 	}
 
 	// a mismatched index is refused with a clear error
-	m := newMinHash(t, testEnv(t, alloc), map[string]any{"index": index})
+	m := newMinHash(t, testEnv(t, alloc), vi)
 	streamDocs(t, m, alloc, docs[:10], 10, 1)
 	finish(t, m)
-	_, err := NewMinHash(params(t, minhashSpec, map[string]any{"index": index, "ngram": 3}), testEnv(t, alloc))
+	_, err := NewMinHash(params(t, minhashSpec, map[string]any{"verify": verify, "index": index, "ngram": 3}), testEnv(t, alloc))
 	if err == nil || !strings.Contains(err.Error(), "ngram=5") {
 		t.Errorf("mismatched index: err = %v", err)
+	}
+	other := map[string]string{"signature": "shingles", "shingles": "signature"}[verify]
+	_, err = NewMinHash(params(t, minhashSpec, map[string]any{"verify": other, "index": index}), testEnv(t, alloc))
+	if err == nil || !strings.Contains(err.Error(), "verify="+verify) {
+		t.Errorf("index of verify: %s opened with verify: %s: err = %v", verify, other, err)
 	}
 }
 
 func TestMinHashSnapshotRestore(t *testing.T) {
 	docs := corpusDocs(t, 400)
+	for _, verify := range []string{"signature", "shingles"} {
+		t.Run(verify, func(t *testing.T) { checkSnapshotRestore(t, docs, verify) })
+	}
+}
+
+func checkSnapshotRestore(t *testing.T, docs []pipelinetest.Doc, verify string) {
 	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer alloc.AssertSize(t, 0)
-	a := newMinHash(t, testEnv(t, alloc), nil)
+	v := map[string]any{"verify": verify}
+	a := newMinHash(t, testEnv(t, alloc), v)
 	want := streamDocs(t, a, alloc, docs, 50, 1)
-	b := newMinHash(t, testEnv(t, alloc), nil)
+	b := newMinHash(t, testEnv(t, alloc), v)
 	got := streamDocs(t, b, alloc, docs[:200], 50, 1)
 	var snap bytes.Buffer
 	if err := b.Snapshot(&snap); err != nil {
 		t.Fatal(err)
 	}
 	finish(t, b)
-	c := newMinHash(t, testEnv(t, alloc), nil)
+	c := newMinHash(t, testEnv(t, alloc), v)
 	if err := c.Restore(&snap); err != nil {
 		t.Fatal(err)
 	}
@@ -338,14 +368,25 @@ func FuzzIndexRestore(f *testing.F) {
 	var esnap bytes.Buffer
 	e.Snapshot(&esnap)
 	finish(f, e)
+	s := newMinHash(f, testEnv(f, nil), map[string]any{"verify": "shingles"})
+	streamDocs(f, s, memory.DefaultAllocator, textDocs("a b c d e f", "x y z"), 2, 1)
+	var ssnap bytes.Buffer
+	s.Snapshot(&ssnap)
+	finish(f, s)
 	f.Add(snap.Bytes())
 	f.Add(esnap.Bytes())
+	f.Add(ssnap.Bytes())
 	f.Add([]byte(minhashMagic + "{}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		env := testEnv(t, nil)
 		m := newMinHash(t, env, nil)
 		m.Restore(bytes.NewReader(data))
 		m.Close()
+		s := newMinHash(t, env, map[string]any{"verify": "shingles"})
+		if s.Restore(bytes.NewReader(data)) == nil && s.idx.sets.len() != int(s.idx.total) {
+			t.Errorf("restored %d documents but %d shingle sets", s.idx.total, s.idx.sets.len())
+		}
+		s.Close()
 		e := newExact(t, env, nil)
 		e.Restore(bytes.NewReader(data))
 		e.Close()

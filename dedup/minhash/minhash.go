@@ -256,6 +256,10 @@ func (h *Hasher) Signature(s *Scratch, text string, sig []byte) int {
 	return max(n, 1)
 }
 
+// Shingles returns the shingle hashes of the text of the last Signature or
+// Mins call, in text order with repeats (valid until the next call).
+func (s *Scratch) Shingles() []uint64 { return s.shingles }
+
 // Mins computes the full 64-bit minima of text, one per permutation, in a
 // slice owned by s (valid until the next call).
 func (h *Hasher) Mins(s *Scratch, text string) []uint64 {

@@ -116,6 +116,7 @@ func run(args []string) error {
 	memory := fs.String("memory", "0", "memory budget (e.g. 64MiB; 0 = unlimited)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile")
 	signature := fs.String("signature", "one_permutation", "dedup.minhash signature scheme")
+	verify := fs.String("verify", "signature", "dedup.minhash verification: signature or shingles")
 	fs.Parse(args)
 	if *cpuprofile != "" {
 		pf, err := os.Create(*cpuprofile)
@@ -144,6 +145,7 @@ func run(args []string) error {
 		values := map[string]any{}
 		if *stage == "minhash" {
 			values["signature"] = *signature
+			values["verify"] = *verify
 		}
 		p, err := pipelines.NewParams(spec, values)
 		if err != nil {
