@@ -10,7 +10,11 @@
 # duplicates), split into FILES (8) files. Pipeline: filter.clean,
 # dedup.exact, filter.gopher_quality, filter.pii, dedup.minhash, jsonl sink.
 #
-# Env: SIZE_MB (20), FILES (8), WORKERS (0 = one per core), REPEAT (1),
+# With MIXER=1 the first half of the files is domain web, the rest books,
+# and tokenize.encode (gpt2) and mixer.weights (web 0.3, books 0.7: web
+# downsampled, books upsampled) follow the dedup stages.
+#
+# Env: SIZE_MB (20), FILES (8), WORKERS (0 = one per core), REPEAT (1), MIXER,
 #      DATA (../shared/data), WORK (temporary folder, removed unless given).
 set -euo pipefail
 
@@ -36,15 +40,33 @@ if [[ ! -s "$WORK/in/part-00.jsonl" ]]; then
 fi
 
 pipeline() {
-	cat <<YAML
+	if [[ -n "${MIXER:-}" ]]; then
+		cat <<YAML
+sources:
+  - jsonl: {path: "in/part-0[0-3].jsonl", domain: web}
+  - jsonl: {path: "in/part-0[4-9].jsonl", domain: books}
+YAML
+	else
+		cat <<YAML
 sources:
   - jsonl: {path: "in/*.jsonl", domain: web}
+YAML
+	fi
+	cat <<YAML
 stages:
   - filter.clean: {}
   - dedup.exact: {}
   - filter.gopher_quality: {}
   - filter.pii: {}
   - dedup.minhash: {}
+YAML
+	if [[ -n "${MIXER:-}" ]]; then
+		cat <<YAML
+  - tokenize.encode: {tokenizer: gpt2}
+  - mixer.weights: {weights: {web: 0.3, books: 0.7}, max_repeats: 6}
+YAML
+	fi
+	cat <<YAML
 sinks:
   - jsonl: {path: $1}
 YAML
