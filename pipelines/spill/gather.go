@@ -155,6 +155,54 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	have := it.Next()
 	idx := make([][]int64, nb)
 	pos := make([][]int64, nb)
+	// A bucket's parts (one per input batch, small when their values are
+	// located) are joined into one before they are kept or written.
+	pending := make([][]arrow.Record, nb)
+	pendingBytes := make([]int64, nb)
+	defer func() {
+		for _, parts := range pending {
+			for _, p := range parts {
+				p.Release()
+			}
+		}
+	}()
+	const maxPending = 64
+	flushBytes := min(1<<20, g.bucketBytes/8)
+	flush := func(b int) error {
+		parts := pending[b]
+		pending[b], pendingBytes[b] = nil, 0
+		if len(parts) == 0 {
+			return nil
+		}
+		if joined := concatParts(alloc, parts); joined != nil {
+			for _, p := range parts {
+				p.Release()
+			}
+			parts = []arrow.Record{joined}
+		}
+		for i, part := range parts {
+			if size := recordBytes(part); memBytes+size <= g.bucketBytes || nb == 1 {
+				memBytes += size
+				mem[b] = append(mem[b], part)
+				continue
+			}
+			var err error
+			if files[b] == nil {
+				files[b], err = NewRecords(g.r.dir.path, alloc)
+			}
+			if err == nil {
+				_, err = files[b].Append(ctx, part)
+			}
+			if err != nil {
+				for _, p := range parts[i:] {
+					p.Release()
+				}
+				return err
+			}
+			part.Release()
+		}
+		return nil
+	}
 	err = g.r.scanFrames(ctx, true, func(rec arrow.Record, first int64, fr *frame) error {
 		end := first + rec.NumRows()
 		var touched []int
@@ -180,27 +228,23 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 			if err != nil {
 				return err
 			}
-			if size := recordBytes(part); memBytes+size <= g.bucketBytes || nb == 1 {
-				memBytes += size
-				mem[b] = append(mem[b], part)
-				continue
-			}
-			if files[b] == nil {
-				if files[b], err = NewRecords(g.r.dir.path, alloc); err != nil {
-					part.Release()
+			pending[b] = append(pending[b], part)
+			pendingBytes[b] += recordBytes(part)
+			if len(pending[b]) >= maxPending || pendingBytes[b] >= flushBytes {
+				if err := flush(b); err != nil {
 					return err
 				}
-			}
-			_, err = files[b].Append(ctx, part)
-			part.Release()
-			if err != nil {
-				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	for b := range pending {
+		if err := flush(b); err != nil {
+			return err
+		}
 	}
 	if err := it.Err(); err != nil {
 		return err
@@ -406,6 +450,36 @@ func (g *Gather) takePart(ctx context.Context, rec arrow.Record, idx, pos []int6
 	}
 	defer slim.Release()
 	return TakeRows(alloc, slim, idx, extra...)
+}
+
+// concatParts joins parts of one schema into one record (owned by the
+// caller); nil when there is one part, or their column types differ.
+func concatParts(alloc memory.Allocator, parts []arrow.Record) arrow.Record {
+	if len(parts) < 2 {
+		return nil
+	}
+	s := parts[0].Schema()
+	var rows int64
+	for _, p := range parts {
+		if !p.Schema().Equal(s) {
+			return nil
+		}
+		rows += p.NumRows()
+	}
+	cols := make([]arrow.Array, s.NumFields())
+	defer releaseAll(cols)
+	chunks := make([]arrow.Array, len(parts))
+	for c := range cols {
+		for i, p := range parts {
+			chunks[i] = p.Column(c)
+		}
+		a, err := array.Concatenate(chunks, alloc)
+		if err != nil {
+			return nil
+		}
+		cols[c] = a
+	}
+	return array.NewRecord(s, cols, rows)
 }
 
 // storedFile returns stored file i, opened.

@@ -397,7 +397,7 @@ func (sr *storedReader) batch(ctx context.Context, r *Records, b batchInfo, raw 
 	var rec arrow.Record
 	var fr *frame
 	if storage.Scheme(at.Path) == "" {
-		buf := make([]byte, at.Length)
+		buf := make([]byte, at.Length) // the batch's strings point into it: never reused
 		if _, err := sr.f.ReadAt(buf, at.Offset); err != nil {
 			return nil, nil, fmt.Errorf("spill: reading %s at %d: %w", at.Path, at.Offset, err)
 		}
