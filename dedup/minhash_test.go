@@ -347,11 +347,15 @@ func BenchmarkMinHashStage(b *testing.B) {
 	for _, d := range docs {
 		size += int64(len(d.Text))
 	}
-	b.SetBytes(size)
-	for b.Loop() {
-		m := newMinHash(b, testEnv(b, nil), nil)
-		streamDocs(b, m, memory.DefaultAllocator, docs, 256, 2)
-		finish(b, m)
+	for _, verify := range []string{"signature", "shingles"} {
+		b.Run(verify, func(b *testing.B) {
+			b.SetBytes(size)
+			for b.Loop() {
+				m := newMinHash(b, testEnv(b, nil), map[string]any{"verify": verify})
+				streamDocs(b, m, memory.DefaultAllocator, docs, 256, 2)
+				finish(b, m)
+			}
+		})
 	}
 }
 
