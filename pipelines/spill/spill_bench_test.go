@@ -1,15 +1,19 @@
 package spill
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/curatehq/curate/pipelines"
@@ -60,13 +64,15 @@ func BenchmarkSorter(b *testing.B) {
 
 // BenchmarkGather spills documents and gathers them in a random order
 // through four buckets: "small" ~4 MB of short documents, "documents"
-// ~24 MB of 2 KB texts with 500 token ids each (ids stored packed).
+// ~24 MB of 2 KB texts with 500 token ids each (ids stored packed),
+// "stored" the same documents stored in a log file (AppendStored: texts and
+// ids are read back from the log in the final copy).
 func BenchmarkGather(b *testing.B) {
 	for _, bc := range []struct {
-		name   string
-		rows   int
-		tokens bool
-	}{{"small", 8192, false}, {"documents", 8192, true}} {
+		name           string
+		rows           int
+		tokens, stored bool
+	}{{"small", 8192, false, false}, {"documents", 8192, true, false}, {"stored", 8192, true, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
 			alloc := memory.NewGoAllocator()
@@ -89,13 +95,34 @@ func BenchmarkGather(b *testing.B) {
 			}
 			b.SetBytes(size)
 			perm := rand.New(rand.NewPCG(3, 4)).Perm(bc.rows)
+			var log string
+			var frames []pipelines.LogFrame
+			if bc.stored {
+				log = filepath.Join(b.TempDir(), "log")
+				var all bytes.Buffer
+				for _, rec := range batches {
+					start := all.Len()
+					w := ipc.NewWriter(&all, ipc.WithSchema(rec.Schema()))
+					w.Write(rec)
+					w.Close()
+					frames = append(frames, pipelines.LogFrame{Path: log, Offset: int64(start), Length: int64(all.Len() - start)})
+				}
+				if err := os.WriteFile(log, all.Bytes(), 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
 			for b.Loop() {
 				r, err := NewRecords(b.TempDir(), alloc)
 				if err != nil {
 					b.Fatal(err)
 				}
-				for _, rec := range batches {
-					if _, err := r.Append(ctx, rec); err != nil {
+				for i, rec := range batches {
+					if bc.stored {
+						_, err = r.AppendStored(rec, frames[i])
+					} else {
+						_, err = r.Append(ctx, rec)
+					}
+					if err != nil {
 						b.Fatal(err)
 					}
 				}
