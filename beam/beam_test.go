@@ -93,8 +93,8 @@ func runBoth(t *testing.T, dir, sources, stages string) (local, onBeam string) {
 		y := sources + stages + "sinks:\n  - jsonl: {path: " + out + ", shard_bytes: 150KB}\n" +
 			"  - jsonl: {path: " + out + "-gz, compression: gzip, shard_bytes: 60KB}\n" +
 			"  - parquet: {path: " + out + "-parquet, shard_bytes: 200KB}\n"
-		if strings.Contains(stages, "tokenize.encode") {
-			y += "  - tokens: {path: " + out + "-tokens, tokenizer: gpt2, val_fraction: 0.1}\n"
+		if withTokens(stages) {
+			y += "  - tokens: {path: " + out + "-tokens, tokenizer: gpt2, val_fraction: 0.1, shard_tokens: 8000, llmc: true}\n"
 		}
 		if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
 			t.Fatal(err)
@@ -131,16 +131,25 @@ func runBoth(t *testing.T, dir, sources, stages string) (local, onBeam string) {
 	} else if !strings.Contains(lp, "part-00001.parquet") {
 		t.Errorf("want several parquet shards:\n%.300s", lp)
 	}
-	if strings.Contains(stages, "tokenize.encode") {
+	if withTokens(stages) {
 		lt, bt := readTree(t, filepath.Join(dir, "out-local-tokens")), readTree(t, filepath.Join(dir, "out-beam-tokens"))
 		if lt != bt {
 			t.Errorf("token stores differ (%d and %d bytes)", len(lt), len(bt))
 		}
-		if !strings.Contains(lt, ".bin") {
-			t.Errorf("no token shards written")
+		for _, f := range []string{"== shard_00002.bin", "== val/shard_00001.idx", "== llmc/shard_00002.bin", "== val/manifest.json", "== tokenizer.json"} {
+			if !strings.Contains(lt, f) {
+				t.Errorf("no %s in the token store: the sharded write is not exercised", f[3:])
+			}
 		}
 	}
 	return local, onBeam
+}
+
+// withTokens reports whether runBoth adds a tokens sink: after
+// tokenize.encode (ids in a column) and for the plain conversion (the sink
+// encodes the texts itself).
+func withTokens(stages string) bool {
+	return stages == "" || strings.Contains(stages, "tokenize.encode")
 }
 
 // readDir concatenates a sink folder's files in name order, each headed by

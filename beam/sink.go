@@ -75,14 +75,22 @@ const unbounded = int64(1) << 62
 // sinkParams returns the sink's parameters with path and, when set,
 // compression replaced; its shards are unbounded.
 func sinkParams(c pipelines.Component, path, compression string) (pipelines.Params, error) {
+	values := map[string]any{"path": path, "shard_bytes": unbounded}
+	if compression != "" {
+		values["compression"] = compression
+	}
+	return paramsWith(c, values)
+}
+
+// paramsWith returns c's parameters with the given ones replaced.
+func paramsWith(c pipelines.Component, replace map[string]any) (pipelines.Params, error) {
 	spec := c.Spec()
 	values := map[string]any{}
 	for _, f := range spec.Fields {
 		values[f.Name] = c.Params.Any(f.Name)
 	}
-	values["path"], values["shard_bytes"] = path, unbounded
-	if compression != "" {
-		values["compression"] = compression
+	for k, v := range replace {
+		values[k] = v
 	}
 	return pipelines.NewParams(spec, values)
 }

@@ -148,8 +148,12 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 			return err
 		}
 		ss := s.Scope(fmt.Sprintf("sink %d %s", i, c.Name))
-		if c.Name == "jsonl" {
+		switch c.Name {
+		case "jsonl":
 			writeSharded(ss, cfg, i, impulse, docs)
+			continue
+		case "tokens":
+			writeTokens(ss, cfg, i, impulse, docs)
 			continue
 		}
 		beam.ParDo0(ss, &sinkFn{Config: cfg, Sink: i}, impulse, beam.SideInput{Input: docs})
