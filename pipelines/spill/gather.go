@@ -203,7 +203,8 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 		}
 		return nil
 	}
-	err = g.r.scanFrames(ctx, true, func(rec arrow.Record, first int64, fr *frame) error {
+	// takePart copies what it keeps: the frame buffers can be reused.
+	err = g.r.scanFrames(ctx, true, true, func(rec arrow.Record, first int64, fr *frame) error {
 		end := first + rec.NumRows()
 		var touched []int
 		for have {

@@ -282,12 +282,14 @@ func (r *Records) Scan(ctx context.Context, fn func(rec arrow.Record, first int6
 // instead of widening them (Gather widens them only in its final copy), so
 // a batch's schema may differ from the union schema in those columns.
 func (r *Records) scanAhead(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64) error) error {
-	return r.scanFrames(ctx, raw, func(rec arrow.Record, first int64, _ *frame) error { return fn(rec, first) })
+	return r.scanFrames(ctx, raw, false, func(rec arrow.Record, first int64, _ *frame) error { return fn(rec, first) })
 }
 
 // scanFrames is scanAhead that also tells, for a batch added by
 // AppendStored and decoded in place, where its bytes lie (nil otherwise).
-func (r *Records) scanFrames(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64, fr *frame) error) error {
+// reuse recycles a frame's buffer once fn returns: only for an fn that
+// keeps nothing of the batch (not even a string of it) past the call.
+func (r *Records) scanFrames(ctx context.Context, raw, reuse bool, fn func(rec arrow.Record, first int64, fr *frame) error) error {
 	if !r.done {
 		return errors.New("spill: Records.Scan before Finish")
 	}
@@ -297,12 +299,16 @@ func (r *Records) scanFrames(ctx context.Context, raw bool, fn func(rec arrow.Re
 		fr    *frame
 	}
 	ch := make(chan item, 2)
+	var free chan []byte
+	if reuse {
+		free = make(chan []byte, cap(ch)+2)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	rctx, stop := context.WithCancel(gctx)
 	defer stop()
 	g.Go(func() error {
 		defer close(ch)
-		err := r.scan(rctx, raw, func(rec arrow.Record, first int64, fr *frame) error {
+		err := r.scan(rctx, raw, free, func(rec arrow.Record, first int64, fr *frame) error {
 			rec.Retain()
 			select {
 			case ch <- item{rec, first, fr}:
@@ -326,6 +332,12 @@ func (r *Records) scanFrames(ctx context.Context, raw bool, fn func(rec arrow.Re
 				}
 			}
 			it.rec.Release()
+			if it.fr != nil && free != nil {
+				select {
+				case free <- it.fr.bytes:
+				default:
+				}
+			}
 		}
 		return err
 	})
@@ -333,9 +345,9 @@ func (r *Records) scanFrames(ctx context.Context, raw bool, fn func(rec arrow.Re
 }
 
 // scan reads the batches in order in the calling goroutine.
-func (r *Records) scan(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64, fr *frame) error) error {
+func (r *Records) scan(ctx context.Context, raw bool, free chan []byte, fn func(rec arrow.Record, first int64, fr *frame) error) error {
 	var rd *fileReader // of the last file-backed batch
-	var st storedReader
+	st := storedReader{free: free}
 	defer func() {
 		if rd != nil {
 			rd.close()
@@ -380,6 +392,7 @@ func (r *Records) scan(ctx context.Context, raw bool, fn func(rec arrow.Record, 
 type storedReader struct {
 	f    storage.File
 	path string
+	free chan []byte // frame buffers to reuse (see scanFrames)
 }
 
 // batch reads a stored batch. A local one is read whole and decoded in
@@ -397,7 +410,15 @@ func (sr *storedReader) batch(ctx context.Context, r *Records, b batchInfo, raw 
 	var rec arrow.Record
 	var fr *frame
 	if storage.Scheme(at.Path) == "" {
-		buf := make([]byte, at.Length) // the batch's strings point into it: never reused
+		var buf []byte // the batch's strings point into it: reused only when free is set
+		select {
+		case buf = <-sr.free:
+		default:
+		}
+		if int64(cap(buf)) < at.Length {
+			buf = make([]byte, at.Length)
+		}
+		buf = buf[:at.Length]
 		if _, err := sr.f.ReadAt(buf, at.Offset); err != nil {
 			return nil, nil, fmt.Errorf("spill: reading %s at %d: %w", at.Path, at.Offset, err)
 		}

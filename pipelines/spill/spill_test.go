@@ -815,7 +815,7 @@ func TestGatherLocated(t *testing.T) {
 			// columns located.
 			g.cands = locCandidates(r.union)
 			var located int
-			r.scanFrames(ctx, true, func(rec arrow.Record, first int64, fr *frame) error {
+			r.scanFrames(ctx, true, false, func(rec arrow.Record, first int64, fr *frame) error {
 				for _, l := range g.locate(rec, fr) {
 					if l.unit > 0 {
 						located++
