@@ -92,7 +92,7 @@ func runBoth(t *testing.T, dir, sources, stages string) (local, onBeam string) {
 		p := filepath.Join(dir, name)
 		y := sources + stages + "sinks:\n  - jsonl: {path: " + out + ", shard_bytes: 150KB}\n" +
 			"  - jsonl: {path: " + out + "-gz, compression: gzip, shard_bytes: 60KB}\n" +
-			"  - parquet: {path: " + out + "-parquet, shard_bytes: 200KB}\n"
+			"  - parquet: {path: " + out + "-parquet, shard_bytes: 200KB, row_group_bytes: 50KB}\n"
 		if withTokens(stages) {
 			y += "  - tokens: {path: " + out + "-tokens, tokenizer: gpt2, val_fraction: 0.1, shard_tokens: 8000, llmc: true}\n"
 		}
@@ -265,6 +265,9 @@ stages:
 				files = 6
 			}
 			corpus(t, in, files, 400)
+			if tc.name == "conversion" {
+				extraColumns(t, in)
+			}
 			if tc.name == "sorted-in-buckets" || tc.sources == mixSources {
 				defer curatebeam.SetBucketDocs(60)()
 			}
@@ -276,6 +279,19 @@ stages:
 				sources = "sources:\n  - jsonl: {path: \"in/*.jsonl\", domain: web}\n"
 			}
 			local, onBeam := runBoth(t, dir, sources, tc.stages)
+			if tc.name == "conversion" { // the files with a new column, then a new type, are shards of their own
+				data, err := os.ReadFile(filepath.Join(dir, "out-local-parquet", "manifest.json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var m struct{ Shards []struct{ Documents int } }
+				if err := json.Unmarshal(data, &m); err != nil {
+					t.Fatal(err)
+				}
+				if n := len(m.Shards); n < 3 || m.Shards[n-2].Documents != 300 || m.Shards[n-1].Documents != 300 {
+					t.Errorf("parquet shards %+v: want the last two of 300 documents (cut by columns)", m.Shards)
+				}
+			}
 			kept := len(ids(t, local))
 			if kept == 0 {
 				t.Fatal("nothing kept")
@@ -300,6 +316,24 @@ stages:
 				}
 			}
 		})
+	}
+}
+
+// extraColumns adds two files whose documents carry a column the others
+// lack, an integer in one and a string in the other: the parquet sink
+// starts a new shard for each (new column, then another type).
+func extraColumns(t *testing.T, in string) {
+	t.Helper()
+	for f, v := range []any{5, "five"} {
+		var buf bytes.Buffer
+		for r := range 300 {
+			line, _ := json.Marshal(map[string]any{"text": fmt.Sprintf("document %d of file %d, with a star rating", r, f), "stars": v})
+			buf.Write(line)
+			buf.WriteByte('\n')
+		}
+		if err := os.WriteFile(filepath.Join(in, fmt.Sprintf("part-%02d.jsonl", 3+f)), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

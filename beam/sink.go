@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	blog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
@@ -50,10 +52,13 @@ func init() {
 	}
 }
 
-// SizeInfo is the encoded size of each row of one batch.
+// SizeInfo is the encoded size of each row of one batch and, for the
+// parquet sink, the batch's schema (Arrow IPC), whose columns decide
+// whether the batch fits the open shard.
 type SizeInfo struct {
-	Key   int64
-	Sizes []int64
+	Key    int64
+	Sizes  []int64
+	Schema []byte
 }
 
 // Cuts assigns the rows of one batch to shards: rows [Starts[k],
@@ -73,9 +78,16 @@ type ShardOut struct {
 const unbounded = int64(1) << 62
 
 // sinkParams returns the sink's parameters with path and, when set,
-// compression replaced; its shards are unbounded.
+// compression replaced. The jsonl sink's shards are unbounded; the parquet
+// sink keeps its shard_bytes, as its row groups depend on it (no row group
+// is flushed at the row that reaches shard_bytes): a shard's rows, written
+// alone, reach the bound at their last row exactly as in the whole run, or
+// never for the last shard.
 func sinkParams(c pipelines.Component, path, compression string) (pipelines.Params, error) {
-	values := map[string]any{"path": path, "shard_bytes": unbounded}
+	values := map[string]any{"path": path}
+	if c.Name != "parquet" {
+		values["shard_bytes"] = unbounded
+	}
 	if compression != "" {
 		values["compression"] = compression
 	}
@@ -172,10 +184,29 @@ func readManifest(dir string) (ingest.Manifest, error) {
 	return m, nil
 }
 
-// sizeFn measures each row of a batch as the jsonl sink encodes it.
-type sizeFn struct{ shardedSink }
+// sizeFn measures each row of a batch as the sink counts it toward
+// shard_bytes: the jsonl sink's encoded lines (written by the sink itself),
+// the parquet sink's value bytes (ingest.ParquetRowSizes, the sink's own
+// row conversion).
+type sizeFn struct {
+	shardedSink
+	Parquet bool
+}
 
 func (f *sizeFn) ProcessElement(ctx context.Context, b Batch, emit func(SizeInfo)) error {
+	if f.Parquet {
+		rec, err := decode(memory.NewGoAllocator(), b.IPC)
+		if err != nil {
+			return err
+		}
+		defer rec.Release()
+		schema, err := encodeSchema(rec.Schema())
+		if err != nil {
+			return err
+		}
+		emit(SizeInfo{Key: b.Key, Sizes: ingest.ParquetRowSizes(rec), Schema: schema})
+		return nil
+	}
 	dir, err := f.writeLocal(ctx, "none", []Batch{b})
 	if err != nil {
 		return err
@@ -208,9 +239,10 @@ func (f *sizeFn) ProcessElement(ctx context.Context, b Batch, emit func(SizeInfo
 	return nil
 }
 
-// planFn gives every row its shard: the local jsonl sink's rule (a shard
-// ends after the row that brings it to shard_bytes) over the rows' sizes in
-// output order.
+// planFn gives every row its shard: the local sink's rule (a shard ends
+// after the row that brings it to shard_bytes; the parquet sink's also
+// before a batch whose columns do not fit the shard's, ingest.ParquetFits)
+// over the rows' sizes in output order.
 type planFn struct{ shardedSink }
 
 func (f *planFn) ProcessElement(ctx context.Context, _ []byte, sizes func(*SizeInfo) bool, emit func(int64, Cuts)) error {
@@ -226,20 +258,37 @@ func (f *planFn) ProcessElement(ctx context.Context, _ []byte, sizes func(*SizeI
 	}
 	slices.SortFunc(all, func(a, b SizeInfo) int { return cmpInt64(a.Key, b.Key) })
 	shard, raw := int32(0), int64(0)
+	var open *arrow.Schema // the parquet shard's opening batch's schema
+	schemas := map[string]*arrow.Schema{}
 	for _, b := range all {
+		var schema *arrow.Schema
+		if b.Schema != nil {
+			if schema = schemas[string(b.Schema)]; schema == nil {
+				if schema, err = decodeSchema(b.Schema); err != nil {
+					return fmt.Errorf("%s: %w", where(c), err)
+				}
+				schemas[string(b.Schema)] = schema
+			}
+			if open != nil && !ingest.ParquetFits(open, schema) {
+				shard, raw, open = shard+1, 0, nil
+			}
+		}
 		var cuts Cuts
 		for i, n := range b.Sizes {
+			if open == nil {
+				open = schema
+			}
 			if len(cuts.Shards) == 0 || cuts.Shards[len(cuts.Shards)-1] != shard {
 				cuts.Starts, cuts.Shards = append(cuts.Starts, int32(i)), append(cuts.Shards, shard)
 			}
 			if raw += n; raw >= limit {
-				shard, raw = shard+1, 0
+				shard, raw, open = shard+1, 0, nil
 			}
 		}
 		emit(b.Key, cuts)
 	}
 	shards := int(shard)
-	if raw > 0 {
+	if open != nil || raw > 0 {
 		shards++
 	}
 	blog.Infof(ctx, "%s: %d documents planned into %d shards", where(c), countRows(all), shards)
@@ -408,10 +457,11 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ []byte, shards func(*
 	return nil
 }
 
-// writeSharded translates the jsonl sink i into the five steps above.
-func writeSharded(s beam.Scope, cfg Config, i int, impulse, docs beam.PCollection) {
+// writeSharded translates the jsonl or parquet sink i (named name) into the
+// five steps above.
+func writeSharded(s beam.Scope, cfg Config, i int, name string, impulse, docs beam.PCollection) {
 	sk := shardedSink{Config: cfg, Sink: i}
-	sizes := beam.ParDo(s.Scope("sizes"), &sizeFn{sk}, docs)
+	sizes := beam.ParDo(s.Scope("sizes"), &sizeFn{shardedSink: sk, Parquet: name == "parquet"}, docs)
 	cuts := beam.ParDo(s.Scope("plan"), &planFn{sk}, impulse, beam.SideInput{Input: sizes})
 	keyed := beam.ParDo(s.Scope("key"), keyBatch, docs)
 	parts := beam.ParDo(s.Scope("split"), &splitFn{sk}, beam.CoGroupByKey(s, keyed, cuts))
@@ -423,3 +473,23 @@ func writeSharded(s beam.Scope, cfg Config, i int, impulse, docs beam.PCollectio
 func keyBatch(b Batch) (int64, Batch) { return b.Key, b }
 
 func init() { beam.RegisterFunction(keyBatch) }
+
+// encodeSchema serializes a schema as an Arrow IPC stream without records.
+func encodeSchema(schema *arrow.Schema) ([]byte, error) {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(schema))
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("encoding a schema: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeSchema reads what encodeSchema wrote.
+func decodeSchema(b []byte) (*arrow.Schema, error) {
+	r, err := ipc.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("decoding a schema: %w", err)
+	}
+	defer r.Release()
+	return r.Schema(), nil
+}

@@ -149,8 +149,8 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 		}
 		ss := s.Scope(fmt.Sprintf("sink %d %s", i, c.Name))
 		switch c.Name {
-		case "jsonl":
-			writeSharded(ss, cfg, i, impulse, docs)
+		case "jsonl", "parquet":
+			writeSharded(ss, cfg, i, c.Name, impulse, docs)
 			continue
 		case "tokens":
 			writeTokens(ss, cfg, i, impulse, docs)
