@@ -1,7 +1,11 @@
 package dedup
 
 import (
+	"cmp"
 	"errors"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/curatehq/curate/pipelines"
 )
@@ -88,3 +92,57 @@ func (m *MinHash) IndexAdd(sig []byte, id string) error {
 // rule of Shape) or "shingles" (exact Jaccard of shingle sets, which only
 // the local engine's Sequence implements; another engine must reject it).
 func (m *MinHash) Verify() string { return verifyName(m.shingles) }
+
+// dedup.paragraph as two passes over a shuffle (curate-beam): UnitHashes
+// gives every counted unit's hash (Absorb's step without the spill); the
+// engine counts each hash over the corpus and, per batch, learns which of
+// its units are repeated more than max_repeats times and whether the
+// corpus's first occurrence of each lies in the batch; RemoveRepeated then
+// runs Emit's own removal on the batch, each batch on its own.
+
+// UnitHashes calls fn with the hash of each unit of rec that Absorb counts
+// (normalized, non-empty, at least min_chars long), row by row, in order.
+func (g *Paragraph) UnitHashes(rec arrow.Record, fn func(row int, h uint64)) {
+	texts := pipelines.Texts(rec)
+	var sp []span
+	for i := 0; i < texts.Len(); i++ {
+		t := texts.Value(i)
+		sp = units(t, g.lines, sp)
+		for _, s := range sp {
+			if h, ok := g.hash(t[s.start:s.end]); ok {
+				fn(i, h)
+			}
+		}
+	}
+}
+
+// KeepFirst reports whether the stage keeps the first occurrence (in input
+// order) of each repeated unit, and MaxRepeats how many occurrences a unit
+// may have in the corpus before it is removed.
+func (g *Paragraph) KeepFirst() bool { return g.keepFirst }
+
+// MaxRepeats is the max_repeats parameter.
+func (g *Paragraph) MaxRepeats() int { return g.maxRepeats }
+
+// RemoveRepeated is Emit's removal applied to one batch: repeated holds the
+// hashes of the batch's units occurring more than max_repeats times in the
+// corpus, firstHere (same length) whether the corpus's first occurrence of
+// each is in this batch (then, with keep_first, that occurrence is kept, as
+// Emit keeps it). emit gets the batch's rows as Emit sends them: texts
+// edited, paragraphs_removed (and with annotate_only paragraph_drop) added,
+// emptied documents left out, in contiguous runs. rec is borrowed.
+func (g *Paragraph) RemoveRepeated(rec arrow.Record, repeated []uint64, firstHere []bool, emit func(arrow.Record) error) error {
+	if len(firstHere) != len(repeated) {
+		return errors.New("dedup.paragraph: RemoveRepeated: one firstHere per hash")
+	}
+	idx := make([]int, len(repeated))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(repeated[a], repeated[b]) })
+	hashes, seen := make([]uint64, len(idx)), make([]bool, len(idx))
+	for k, i := range idx {
+		hashes[k], seen[k] = repeated[i], !firstHere[i]
+	}
+	return g.emitRecord(rec, hashes, seen, emit)
+}
