@@ -24,7 +24,9 @@ import (
 // rebuilds its state exactly (barriers are deterministic in their input).
 //
 // A segment is a sequence of frames: a little-endian uint64 length, then an
-// Arrow IPC stream holding one record (batches may differ in schema).
+// Arrow IPC stream holding one record (batches may differ in schema), its
+// token id lists packed to 16 bits where they fit (PackTokenLists; replay
+// unpacks them).
 
 type barrierLog struct {
 	dir  string
@@ -56,8 +58,10 @@ func (l *barrierLog) append(ctx context.Context, rec arrow.Record) (LogFrame, er
 	}
 	buf := &l.buf // reused: a frame is serialized whole to learn its length
 	buf.Reset()
-	iw := ipc.NewWriter(buf, ipc.WithSchema(rec.Schema()))
-	if err := iw.Write(rec); err != nil {
+	packed := PackTokenLists(memory.DefaultAllocator, rec) // replay unpacks
+	defer packed.Release()
+	iw := ipc.NewWriter(buf, ipc.WithSchema(packed.Schema()))
+	if err := iw.Write(packed); err != nil {
 		return LogFrame{}, err
 	}
 	if err := iw.Close(); err != nil {
@@ -162,7 +166,10 @@ func replayBarrierLog(ctx context.Context, dir string, segs []string, alloc memo
 				return fmt.Errorf("%s: %w", seg, err)
 			}
 			for rd.Next() {
-				if err := absorb(rd.Record(), at); err != nil {
+				rec := UnpackTokenLists(alloc, rd.Record())
+				err := absorb(rec, at)
+				rec.Release()
+				if err != nil {
 					rd.Release()
 					f.Close()
 					return err

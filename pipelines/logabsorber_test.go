@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/curatehq/curate/pipelines"
 	"github.com/curatehq/curate/pipelines/storage"
@@ -71,8 +72,7 @@ func (r *reverseLog) Emit(ctx context.Context, emit func(arrow.Record) error) er
 			f.Close()
 			return fmt.Errorf("frame %s at %d: no batch: %v", at.Path, at.Offset, rd.Err())
 		}
-		rec := rd.Record()
-		rec.Retain()
+		rec := pipelines.UnpackTokenLists(memory.DefaultAllocator, rd.Record())
 		rd.Release()
 		f.Close()
 		r.reverse.recs = append(r.reverse.recs, rec)

@@ -98,7 +98,8 @@ type LogAbsorber interface {
 }
 
 // LogFrame locates one logged batch: bytes [Offset, Offset+Length) of the
-// file Path (a storage path) are an Arrow IPC stream holding the batch.
+// file Path (a storage path) are an Arrow IPC stream holding the batch, its
+// token id lists possibly packed (see UnpackTokenLists).
 type LogFrame struct {
 	Path           string
 	Offset, Length int64

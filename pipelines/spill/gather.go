@@ -332,6 +332,7 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 const (
 	minLocated = 256
 	locShift   = 48
+	unitShift  = 56 // the length column's top byte: bytes of one value unit
 )
 
 // locCandidates returns the columns of union whose values can be located.
@@ -368,15 +369,27 @@ func (g *Gather) locate(rec arrow.Record, fr *frame) []colLoc {
 		case *array.String:
 			vals, unit = a.Data().Buffers()[2].Bytes(), 1
 		case *array.List:
-			iv, ok := a.ListValues().(*array.Int32)
-			if !ok || iv.NullN() > 0 {
+			v := a.ListValues()
+			if v.NullN() > 0 {
 				continue
 			}
-			vals, unit, first = iv.Data().Buffers()[1].Bytes(), 4, int64(iv.Data().Offset())
+			switch v.DataType().ID() {
+			case arrow.INT32:
+				unit = 4
+			case arrow.UINT16: // packed in the log
+				unit = 2
+			default:
+				continue
+			}
+			vals, first = v.Data().Buffers()[1].Bytes(), int64(v.Data().Offset())
 		default:
 			continue
 		}
-		if int64(len(vals)) < minLocated*n {
+		size := int64(len(vals))
+		if unit == 2 { // packed ids count as what they are unpacked
+			size *= 2
+		}
+		if size < minLocated*n {
 			continue
 		}
 		at := fr.position(vals)
@@ -423,7 +436,7 @@ func (g *Gather) takePart(ctx context.Context, rec arrow.Record, idx, pos []int6
 					s, e = a.ValueOffsets(int(i))
 				}
 				ob.Append(l.base + s*l.unit)
-				lb.Append((e - s) * l.unit)
+				lb.Append((e-s)*l.unit | l.unit<<unitShift)
 			}
 			if slim == nil {
 				slim = rec
@@ -641,25 +654,31 @@ func (gc *gatherCols) anyLocated(lc int) bool {
 // located copies rows refs of column c (text or token lists) into a new
 // array of type want, reading a value located in column lc (and its length
 // in lc+1) from the stored file and copying the others from the parts.
+// Token ids stored packed (2 bytes each) are widened on the way.
 func (gc *gatherCols) located(c, lc int, refs []rowRef, want arrow.DataType) (arrow.Array, error) {
 	n := len(refs)
-	unit := int64(1)
+	unit := int64(1) // of the output's values
 	if want.ID() != arrow.STRING {
 		unit = 4
 	}
 	type src struct {
-		at, size int64 // located: file position and bytes; size -1: a value from the part
+		at, size int64 // located: file position, bytes, bytes of a unit; size -1: a value from the part
+		su       int64
 	}
 	srcs := make([]src, n)
-	var total int64 // units
+	var total int64 // output units
 	nulls := 0
 	for i, r := range refs {
 		p := gc.parts[r.part]
 		loc := p.Column(lc).(*array.Int64)
 		if loc.IsValid(int(r.row)) {
-			size := p.Column(lc + 1).(*array.Int64).Value(int(r.row))
-			srcs[i] = src{at: loc.Value(int(r.row)), size: size}
-			total += size / unit
+			v := p.Column(lc + 1).(*array.Int64).Value(int(r.row))
+			sr := src{at: loc.Value(int(r.row)), size: v & (1<<unitShift - 1), su: v >> unitShift}
+			if sr.su != unit && !(sr.su == 2 && unit == 4) {
+				return nil, fmt.Errorf("located values of %d bytes for %s", sr.su, want)
+			}
+			srcs[i] = sr
+			total += sr.size / sr.su
 			continue
 		}
 		srcs[i].size = -1
@@ -686,7 +705,7 @@ func (gc *gatherCols) located(c, lc int, refs []rowRef, want arrow.DataType) (ar
 	defer vals.Release()
 	vals.Resize(int(total * unit))
 	d := vals.Bytes()
-	var pos int64 // units
+	var pos int64 // output units
 	for i, r := range refs {
 		o[i] = int32(pos)
 		if sr := srcs[i]; sr.size >= 0 {
@@ -694,10 +713,22 @@ func (gc *gatherCols) located(c, lc int, refs []rowRef, want arrow.DataType) (ar
 			if err != nil {
 				return nil, err
 			}
-			if _, err := f.ReadAt(d[pos*unit:pos*unit+sr.size], sr.at&(1<<locShift-1)); err != nil {
+			k := sr.size / sr.su
+			dst := d[pos*unit : (pos+k)*unit]
+			if sr.su != unit { // packed ids: read, then widen in place from the back
+				dst = dst[:sr.size]
+			}
+			if _, err := f.ReadAt(dst, sr.at&(1<<locShift-1)); err != nil {
 				return nil, fmt.Errorf("reading a located value: %w", err)
 			}
-			pos += sr.size / unit
+			if sr.su != unit {
+				wide := arrow.Int32Traits.CastFromBytes(d[pos*4 : (pos+k)*4])
+				narrow := arrow.Uint16Traits.CastFromBytes(dst)
+				for j := k - 1; j >= 0; j-- {
+					wide[j] = int32(narrow[j])
+				}
+			}
+			pos += k
 			continue
 		}
 		switch a := gc.parts[r.part].Column(c).(type) {

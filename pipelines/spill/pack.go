@@ -3,14 +3,13 @@ package spill
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/curatehq/curate/pipelines"
 )
 
-// Token ids are list<int32> in memory, but every vocabulary up to 65,536
-// ids fits in 16 bits: the spill stores such a list column as list<uint16>,
-// halving the bytes of token ids written and read back, and widens it again
-// when reading. A batch holding a larger (or negative) id is stored as is.
+// Token id lists whose ids fit 16 bits are stored as list<uint16>
+// (pipelines.PackTokenLists) and widened again when read.
 
 // isTokenList reports whether t is list<int32> or list<uint16> (packed).
 func isTokenList(t arrow.DataType) bool {
@@ -24,119 +23,10 @@ func isInt32List(t arrow.DataType) bool {
 	return ok && lt.Elem().ID() == arrow.INT32
 }
 
-// packRecord returns rec with its packable list<int32> columns narrowed to
-// list<uint16> (owned by the caller), or rec itself, retained, when there
-// is nothing to pack.
 func packRecord(alloc memory.Allocator, rec arrow.Record) arrow.Record {
-	var cols []arrow.Array
-	var fields []arrow.Field
-	for i, f := range rec.Schema().Fields() {
-		if !isInt32List(f.Type) {
-			continue
-		}
-		packed := narrowList(alloc, rec.Column(i).(*array.List))
-		if packed == nil {
-			continue
-		}
-		if cols == nil {
-			cols = append([]arrow.Array(nil), rec.Columns()...)
-			fields = append([]arrow.Field(nil), rec.Schema().Fields()...)
-			defer func() {
-				for j, c := range cols {
-					if c != rec.Column(j) {
-						c.Release()
-					}
-				}
-			}()
-		}
-		cols[i] = packed
-		fields[i].Type = packed.DataType()
-	}
-	if cols == nil {
-		rec.Retain()
-		return rec
-	}
-	md := rec.Schema().Metadata()
-	return array.NewRecord(arrow.NewSchema(fields, &md), cols, rec.NumRows())
+	return pipelines.PackTokenLists(alloc, rec)
 }
 
-// narrowList returns a as list<uint16>, or nil when a value does not fit
-// or the values have nulls.
-func narrowList(alloc memory.Allocator, a *array.List) arrow.Array {
-	vals, ok := a.ListValues().(*array.Int32)
-	if !ok || vals.NullN() > 0 || a.Len() == 0 {
-		return nil
-	}
-	start, _ := a.ValueOffsets(0)
-	_, end := a.ValueOffsets(a.Len() - 1)
-	src := vals.Int32Values()[start:end]
-	for _, v := range src {
-		if uint32(v) > 0xFFFF {
-			return nil
-		}
-	}
-	buf := memory.NewResizableBuffer(alloc)
-	defer buf.Release()
-	buf.Resize(len(src) * 2)
-	dst := arrow.Uint16Traits.CastFromBytes(buf.Bytes())
-	for i, v := range src {
-		dst[i] = uint16(v)
-	}
-	elem := a.DataType().(*arrow.ListType).ElemField()
-	elem.Type = arrow.PrimitiveTypes.Uint16
-	return relist(alloc, a, arrow.ListOfField(elem), arrow.PrimitiveTypes.Uint16, buf, len(src))
-}
-
-// widenList turns a list<uint16> written by narrowList back into a list
-// of want (list<int32>).
 func widenList(alloc memory.Allocator, a *array.List, want arrow.DataType) arrow.Array {
-	var src []uint16
-	if a.Len() > 0 {
-		start, _ := a.ValueOffsets(0)
-		_, end := a.ValueOffsets(a.Len() - 1)
-		src = a.ListValues().(*array.Uint16).Uint16Values()[start:end]
-	}
-	buf := memory.NewResizableBuffer(alloc)
-	defer buf.Release()
-	buf.Resize(len(src) * 4)
-	dst := arrow.Int32Traits.CastFromBytes(buf.Bytes())
-	for i, v := range src {
-		dst[i] = int32(v)
-	}
-	return relist(alloc, a, want, arrow.PrimitiveTypes.Int32, buf, len(src))
-}
-
-// relist builds a list array of type lt with a's validity and lengths over
-// the n values in vals (of type elem).
-func relist(alloc memory.Allocator, a *array.List, lt, elem arrow.DataType, vals *memory.Buffer, n int) arrow.Array {
-	rows := a.Len()
-	offs := memory.NewResizableBuffer(alloc)
-	defer offs.Release()
-	offs.Resize((rows + 1) * 4)
-	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
-	var base int64
-	if rows > 0 {
-		base, _ = a.ValueOffsets(0)
-	}
-	for i := 0; i < rows; i++ {
-		s, _ := a.ValueOffsets(i)
-		o[i] = int32(s - base)
-	}
-	o[rows] = int32(n)
-	var valid *memory.Buffer
-	nulls := a.NullN()
-	if nulls > 0 {
-		valid = memory.NewResizableBuffer(alloc)
-		defer valid.Release()
-		valid.Resize(int(bitutil.BytesForBits(int64(rows))))
-		bits := valid.Bytes()
-		for i := 0; i < rows; i++ {
-			bitutil.SetBitTo(bits, i, a.IsValid(i))
-		}
-	}
-	child := array.NewData(elem, n, []*memory.Buffer{nil, vals}, nil, 0, 0)
-	defer child.Release()
-	data := array.NewData(lt, rows, []*memory.Buffer{valid, offs}, []arrow.ArrayData{child}, nulls, 0)
-	defer data.Release()
-	return array.NewListData(data)
+	return pipelines.WidenTokenList(alloc, a, want)
 }

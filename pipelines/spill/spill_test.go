@@ -734,8 +734,12 @@ func TestRecordsAppendStored(t *testing.T) {
 // back from the log in the final copy; short ones, nulls and spilled
 // batches are copied. The output is exact either way.
 func TestGatherLocated(t *testing.T) {
-	for _, bucket := range []int64{1 << 30, 64 << 10} {
-		t.Run(fmt.Sprint(bucket), func(t *testing.T) {
+	for _, c := range []struct {
+		bucket int64
+		packed bool // the log packs token ids (pipelines.PackTokenLists)
+	}{{1 << 30, false}, {64 << 10, false}, {1 << 30, true}, {64 << 10, true}} {
+		bucket := c.bucket
+		t.Run(fmt.Sprint(bucket, c.packed), func(t *testing.T) {
 			alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer alloc.AssertSize(t, 0)
 			ctx := context.Background()
@@ -759,7 +763,7 @@ func TestGatherLocated(t *testing.T) {
 			toks := func(n int) []int32 {
 				out := make([]int32, 100+n%30)
 				for k := range out {
-					out[k] = int32(n*1000 + k)
+					out[k] = int32((n*1000 + k) % 60000) // fits 16 bits: packable
 				}
 				return out
 			}
@@ -792,9 +796,17 @@ func TestGatherLocated(t *testing.T) {
 						t.Fatal(err)
 					}
 				} else {
+					stored := b
+					if c.packed {
+						stored = pipelines.PackTokenLists(alloc, b)
+						defer stored.Release()
+						if stored.Schema().Field(4).Type.(*arrow.ListType).Elem().ID() != arrow.UINT16 {
+							t.Fatalf("not packed: %s", stored.Schema())
+						}
+					}
 					var buf bytes.Buffer
-					w := ipc.NewWriter(&buf, ipc.WithSchema(b.Schema()), ipc.WithAllocator(alloc))
-					w.Write(b)
+					w := ipc.NewWriter(&buf, ipc.WithSchema(stored.Schema()), ipc.WithAllocator(alloc))
+					w.Write(stored)
 					w.Close()
 					r.AppendStored(b, pipelines.LogFrame{Path: log, Offset: off, Length: int64(buf.Len())})
 					f.Write(buf.Bytes())
