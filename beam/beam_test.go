@@ -255,6 +255,8 @@ stages:
 		{"mixer-curriculum", stages + "  - filter.quality: {}\n  - tokenize.encode: {tokenizer: gpt2}\n  - mixer.weights: {weights: {web: 0.3, books: 0.5, code: 0.2}, max_repeats: 5}\n  - curriculum.order: {by: quality_score}\n", mixSources},
 		{"mixer-curriculum-phases", stages + "  - filter.quality: {}\n  - tokenize.encode: {tokenizer: gpt2}\n  - mixer.weights: {weights: {web: 0.3, books: 0.5, code: 0.2}, max_repeats: 5}\n  - curriculum.order: {by: quality_score, order: descending, phases: 4, seed: 5}\n", mixSources},
 		{"curriculum-phases", stages + "  - filter.quality: {}\n  - curriculum.order: {by: quality_score, phases: 3, seed: 2}\n", mixSources},
+		{"paragraph-keep-first", "stages:\n  - filter.clean: {}\n  - dedup.paragraph: {max_repeats: 3, keep_first: true, min_chars: 8}\n  - dedup.exact: {}\n", ""},
+		{"paragraph-lines-annotate", "stages:\n  - dedup.paragraph: {unit: line, max_repeats: 5, lowercase: true}\n  - dedup.paragraph: {annotate_only: true, max_repeats: 1}\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -264,7 +266,11 @@ stages:
 			if tc.sources == mixSources {
 				files = 6
 			}
-			corpus(t, in, files, 400)
+			if strings.HasPrefix(tc.name, "paragraph") {
+				paragraphCorpus(t, in, files, 400)
+			} else {
+				corpus(t, in, files, 400)
+			}
 			if tc.name == "conversion" {
 				extraColumns(t, in)
 			}
@@ -316,6 +322,39 @@ stages:
 				}
 			}
 		})
+	}
+}
+
+// paragraphCorpus writes JSONL files of documents made of paragraphs,
+// many of them boilerplate repeated across files (some differing only in
+// case and spacing), some documents nothing but boilerplate.
+func paragraphCorpus(t *testing.T, dir string, files, perFile int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(5, 9))
+	pool := []string{"Home | About | Contact", "Copyright 2024 Example Corp. All rights reserved.", "SUBSCRIBE   to our newsletter",
+		"subscribe to our newsletter", "Share this:\nTweet\nEmail", "Read more", "Cookies help us deliver our services."}
+	for f := 0; f < files; f++ {
+		var buf bytes.Buffer
+		for r := 0; r < perFile; r++ {
+			var parts []string
+			for k := rng.IntN(6); k >= 0; k-- {
+				if r%9 == 0 || rng.IntN(2) == 0 {
+					parts = append(parts, pool[rng.IntN(len(pool))])
+				} else {
+					words := make([]string, 40+rng.IntN(40))
+					for i := range words {
+						words[i] = fmt.Sprintf("w%d", rng.IntN(5000))
+					}
+					parts = append(parts, fmt.Sprintf("Story %d of file %d, paragraph %d: %s.\nA second line: %d.", r, f, k, strings.Join(words, " "), rng.IntN(7)))
+				}
+			}
+			line, _ := json.Marshal(map[string]any{"text": strings.Join(parts, "\n\n"), "url": fmt.Sprintf("https://x.test/%d/%d", f, r)})
+			buf.Write(line)
+			buf.WriteByte('\n')
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("part-%02d.jsonl", f)), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -103,6 +103,12 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 				return err
 			}
 			continue
+		case *dedup.Paragraph:
+			flush()
+			docs = paragraphDedup(ss, cfg, i, b, docs)
+			closeComponent(barrier)
+			comp.close()
+			continue
 		case *mixer.Weights:
 			closeComponent(barrier)
 			comp.close()
