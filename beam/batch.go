@@ -2,12 +2,14 @@
 // run`) into an Apache Beam graph, reusing every registered component's own
 // code: sources read through their constructors, streaming stages run their
 // Process on Arrow batches and apply the Result with pipelines.Apply,
-// dedup.exact and dedup.minhash become shuffles over the keys and
-// signatures their Process computes, curriculum.order and mixer.weights
-// become global aggregations and a range-partitioned sort by key, the jsonl
-// sink writes its shards in parallel, and the other barriers
-// (dedup.paragraph) and sinks (parquet, tokens) run on one worker over the
-// batches sorted back into input order.
+// dedup.exact, dedup.minhash and dedup.paragraph become shuffles over the
+// keys, signatures and unit hashes their own code computes,
+// curriculum.order and mixer.weights become global aggregations and a
+// range-partitioned sort by key, and the jsonl, parquet and tokens sinks
+// write their shards in parallel from a shard plan computed with the
+// sinks' own sizing. A barrier, sequencer or sink registered outside
+// curate without a translation runs on one worker over the batches sorted
+// back into input order.
 //
 // # Elements
 //

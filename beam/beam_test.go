@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -394,6 +395,26 @@ func toParquet(t *testing.T, dir string) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "pq", "*.parquet")); len(m) < 3 {
 		t.Fatalf("%d parquet files, want several", len(m))
+	}
+}
+
+// TestBeamRejectsShingles: dedup.minhash's verify: shingles has no Beam
+// translation; it fails the translation (exit 2) instead of verifying by
+// signatures and keeping other documents than curate run.
+func TestBeamRejectsShingles(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "p.yaml")
+	y := "sources:\n  - jsonl: {path: in.jsonl}\nstages:\n  - dedup.minhash: {verify: shingles}\nsinks:\n  - jsonl: {path: out}\n"
+	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := curatebeam.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = curatebeam.Translate(beam.NewPipeline(), cfg)
+	if !errors.Is(err, curatebeam.ErrUnsupported) || !strings.Contains(err.Error(), "line 4") {
+		t.Fatalf("verify: shingles translated: %v", err)
 	}
 }
 

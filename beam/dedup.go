@@ -46,8 +46,13 @@ type keysFn struct {
 	stage pipelines.Stage
 }
 
+// Setup builds the stage without its index: Process (the keys, the
+// signatures) does not depend on it, the index's header must match the
+// stage's parameters (checked when the graph was built), and only the
+// index reader and writer need its entries, so hashing workers do not
+// load it.
 func (f *keysFn) Setup() error {
-	comp, s, _, err := buildStage(f.Config, f.Stage)
+	comp, s, _, err := buildStageWith(f.Config, f.Stage, map[string]any{"index": ""})
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,11 @@ func where(c pipelines.Component) string {
 // buildStage builds stage i of the pipeline with its registered constructor:
 // a streaming Stage or a Barrier.
 func buildStage(cfg Config, i int) (*component, pipelines.Stage, pipelines.Barrier, error) {
+	return buildStageWith(cfg, i, nil)
+}
+
+// buildStageWith is buildStage with some parameters replaced.
+func buildStageWith(cfg Config, i int, replace map[string]any) (*component, pipelines.Stage, pipelines.Barrier, error) {
 	p, err := cfg.load()
 	if err != nil {
 		return nil, nil, nil, err
@@ -79,6 +84,11 @@ func buildStage(cfg Config, i int) (*component, pipelines.Stage, pipelines.Barri
 	e, err := lookup(pipelines.KindStage, c.Name)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if replace != nil {
+		if c.Params, err = paramsWith(c, replace); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: %w", where(c), err)
+		}
 	}
 	comp, err := newEnv(p, c)
 	if err != nil {

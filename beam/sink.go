@@ -42,9 +42,10 @@ import (
 //  5. manifest (one worker, one small record a shard): manifest.json, whose
 //     header comes from the sink itself.
 //
-// The parquet and tokens sinks still write on one worker (sinkFn): the
-// parquet sink's cuts depend on value sizes and batch layouts computed
-// inside it, the tokens sink's on its token index and val split.
+// The parquet sink is written the same way: its sizes are its value bytes
+// (ingest.ParquetRowSizes) and its plan also cuts before a batch whose
+// columns do not fit the open shard's (ingest.ParquetFits). The tokens
+// sink has its own plan (tokens.go).
 
 func init() {
 	for _, t := range []any{SizeInfo{}, Cuts{}, ShardOut{}, sizeFn{}, planFn{}, splitFn{}, writeShardFn{}, manifestFn{}} {

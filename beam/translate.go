@@ -14,7 +14,10 @@ import (
 	"github.com/curatehq/curate/pipelines"
 )
 
-// ErrUnsupported marks a pipeline feature curate-beam cannot run.
+// ErrUnsupported marks a pipeline feature curate-beam cannot run (the
+// command exits 2 for it, as for a bad config): dedup.minhash's verify:
+// shingles, whose exact Jaccard check only the local engine's Sequence
+// implements.
 var ErrUnsupported = errors.New("not supported by curate-beam")
 
 // Load reads and validates a pipeline file for Translate.
@@ -50,11 +53,14 @@ func Load(path string) (Config, error) {
 //     per-document decisions and a sort by the interleaved place, or, with
 //     a curriculum.order right after it, one sort by that stage's key (see
 //     mixWeights);
-//   - any other stage that needs global order (dedup.paragraph, another
-//     barrier or sequencer) runs on one worker over all batches sorted into
-//     input order;
-//   - the jsonl sink writes its shards in parallel (see writeSharded), the
-//     other sinks write all batches in order on one worker.
+//   - dedup.paragraph is unit hash counts -> GroupByKey on hash ->
+//     verdicts joined back to the batches (see paragraphDedup);
+//   - any other stage that needs global order (a barrier or sequencer
+//     registered outside curate) runs on one worker over all batches
+//     sorted into input order;
+//   - the jsonl and parquet sinks (see writeSharded) and the tokens sink
+//     (see writeTokens) write their shards in parallel; any other sink
+//     writes all batches in order on one worker.
 func Translate(p *beam.Pipeline, cfg Config) error {
 	pl, err := cfg.load()
 	if err != nil {
@@ -132,6 +138,10 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 			flush()
 			docs = beam.ParDo(ss, &gatherFn{Config: cfg, Stage: i}, impulse, beam.SideInput{Input: docs})
 		case isShuffled(stage):
+			if m, ok := stage.(*dedup.MinHash); ok && m.Verify() != "signature" {
+				err = fmt.Errorf("stage %s (line %d): verify: %s: %w", c.Name, c.Line, m.Verify(), ErrUnsupported)
+				break
+			}
 			flush()
 			docs, err = shuffle(ss, cfg, i, stage, docs)
 		default:
