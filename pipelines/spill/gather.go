@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -259,7 +260,13 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	}
 
 	// Pass 2: one bucket at a time, rows into output order, the next
-	// bucket loading meanwhile.
+	// bucket loading meanwhile. The stored files are opened first: the
+	// workers building output batches read from them concurrently.
+	for i := range g.r.stored {
+		if _, err := g.storedFile(ctx, i); err != nil {
+			return err
+		}
+	}
 	type loaded struct {
 		parts []arrow.Record
 		err   error
@@ -329,6 +336,9 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 // value from there (the log was just written: the reads come from the page
 // cache). Only text and int32 token list columns averaging minLocated bytes
 // a row are located.
+// emitWorkers build a bucket's output batches in parallel.
+const emitWorkers = 2
+
 const (
 	minLocated = 256
 	locShift   = 48
@@ -581,17 +591,17 @@ func (g *Gather) emitBucket(ctx context.Context, parts []arrow.Record, start, en
 	if rows != end-start {
 		return fmt.Errorf("spill: gather: bucket [%d, %d) has %d rows", start, end, rows)
 	}
-	gc := &gatherCols{ctx: ctx, alloc: exec.GetAllocator(ctx), parts: parts, g: g}
-	defer gc.release()
 	per := max(1, g.total/max(1, g.n)) // parts may hold locations, not values
 	chunk := max(1, min(int64(maxRows), maxBytes/per))
-	cols := make([]arrow.Array, ncol)
 	cand := map[int]int{}
 	for k, c := range g.cands {
 		cand[c] = ncol + 2*k
 	}
-	for lo := int64(0); lo < rows; lo += chunk {
-		hi := min(lo+chunk, rows)
+	// Output batches are built by emitWorkers goroutines (each with its own
+	// gatherCols: the fallback's concatenations are cached per worker) and
+	// emitted in order.
+	build := func(gc *gatherCols, lo, hi int64) (arrow.Record, error) {
+		cols := make([]arrow.Array, ncol)
 		for c := range cols {
 			var a arrow.Array
 			var err error
@@ -602,19 +612,77 @@ func (g *Gather) emitBucket(ctx context.Context, parts []arrow.Record, start, en
 			}
 			if err != nil {
 				releaseAll(cols)
-				return fmt.Errorf("spill: gather column %q: %w", g.r.schema.Field(c).Name, err)
+				return nil, fmt.Errorf("spill: gather column %q: %w", g.r.schema.Field(c).Name, err)
 			}
 			cols[c] = a
 		}
-		out := array.NewRecord(g.r.schema, cols, hi-lo)
-		releaseAll(cols)
-		err := emit(out)
-		out.Release()
-		if err != nil {
-			return err
+		defer releaseAll(cols)
+		return array.NewRecord(g.r.schema, cols, hi-lo), nil
+	}
+	type built struct {
+		rec arrow.Record
+		err error
+	}
+	type job struct {
+		lo, hi int64
+		out    chan built
+	}
+	workers := int(min(emitWorkers, (rows+chunk-1)/chunk))
+	jobs := make(chan job)
+	queue := make(chan chan built, workers) // results in output order
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gc := &gatherCols{ctx: ctx, alloc: exec.GetAllocator(ctx), parts: parts, g: g}
+			defer gc.release()
+			for j := range jobs {
+				rec, err := build(gc, j.lo, j.hi)
+				j.out <- built{rec, err}
+			}
+		}()
+	}
+	go func() {
+		defer close(queue)
+		defer close(jobs)
+		for lo := int64(0); lo < rows; lo += chunk {
+			out := make(chan built, 1)
+			select {
+			case jobs <- job{lo, min(lo+chunk, rows), out}:
+			case <-stop:
+				return
+			}
+			select {
+			case queue <- out:
+			case <-stop:
+				if b := <-out; b.rec != nil {
+					b.rec.Release()
+				}
+				return
+			}
+		}
+	}()
+	var err error
+	for out := range queue {
+		b := <-out
+		switch {
+		case err != nil:
+		case b.err != nil:
+			err = b.err
+			close(stop)
+		default:
+			if err = emit(b.rec); err != nil {
+				close(stop)
+			}
+		}
+		if b.rec != nil {
+			b.rec.Release()
 		}
 	}
-	return nil
+	wg.Wait()
+	return err
 }
 
 // rowRef names a row of one of a bucket's parts.

@@ -879,3 +879,44 @@ func TestGatherLocated(t *testing.T) {
 		})
 	}
 }
+
+// TestGatherEmitError: an error from emit ends Emit with that error, the
+// batches built ahead are released, and nothing hangs.
+func TestGatherEmitError(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	ctx := context.Background()
+	r, err := NewRecords(t.TempDir(), alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for from := 0; from < 1000; from += 100 {
+		b := docBatch(alloc, from, 100, "")
+		r.Append(ctx, b)
+		b.Release()
+	}
+	r.Finish()
+	for _, bucket := range []int64{1 << 30, 8 << 10} {
+		g, err := r.Gather(pipelines.NewBudget(1<<30), bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 999; i >= 0; i-- {
+			g.Add(ctx, int64(i))
+		}
+		calls := 0
+		stop := fmt.Errorf("enough")
+		err = g.Emit(ctx, 10, 1<<20, func(arrow.Record) error {
+			calls++
+			if calls == 3 {
+				return stop
+			}
+			return nil
+		})
+		g.Close()
+		if err != stop || calls != 3 {
+			t.Errorf("bucket %d: Emit = %v after %d calls, want %v after 3", bucket, err, calls, stop)
+		}
+	}
+}
