@@ -13,8 +13,12 @@
 # With MIXER=1 the first half of the files is domain web, the rest books,
 # and tokenize.encode (gpt2) and mixer.weights (web 0.3, books 0.7: web
 # downsampled, books upsampled) follow the dedup stages.
+# With PARAGRAPH=1 dedup.paragraph (defaults) follows dedup.exact; with
+# TOKENS=1 a tokens sink (gpt2, val_fraction 0.05) is written beside the
+# jsonl one and compared too.
 #
 # Env: SIZE_MB (20), FILES (8), WORKERS (0 = one per core), REPEAT (1), MIXER,
+#      PARAGRAPH, TOKENS,
 #      DATA (../shared/data), WORK (temporary folder, removed unless given).
 set -euo pipefail
 
@@ -56,6 +60,11 @@ YAML
 stages:
   - filter.clean: {}
   - dedup.exact: {}
+YAML
+	if [[ -n "${PARAGRAPH:-}" ]]; then
+		echo "  - dedup.paragraph: {}"
+	fi
+	cat <<YAML
   - filter.gopher_quality: {}
   - filter.pii: {}
   - dedup.minhash: {}
@@ -70,6 +79,9 @@ YAML
 sinks:
   - jsonl: {path: $1}
 YAML
+	if [[ -n "${TOKENS:-}" ]]; then
+		echo "  - tokens: {path: $1-tokens, tokenizer: gpt2, val_fraction: 0.05}"
+	fi
 }
 pipeline out-local >"$WORK/local.yaml"
 pipeline out-beam >"$WORK/beam.yaml"
@@ -96,6 +108,10 @@ read -r bw bc_ < <(measure beam "$WORK/curate-beam" run "$WORK/beam.yaml")
 
 if ! cmp -s <(cat "$WORK"/out-local/*) <(cat "$WORK"/out-beam/*); then
 	echo "FAIL: curate-beam output differs from curate run's" >&2
+	exit 1
+fi
+if [[ -n "${TOKENS:-}" ]] && ! diff -r "$WORK/out-local-tokens" "$WORK/out-beam-tokens" >/dev/null; then
+	echo "FAIL: curate-beam's token store differs from curate run's" >&2
 	exit 1
 fi
 docs=$(cat "$WORK"/out-local/* | wc -l)
