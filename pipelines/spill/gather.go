@@ -147,7 +147,8 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	// read in place from the barrier log go as their file positions only
 	// (see locate); the parts stay in memory while they fit one bucket,
 	// the rest goes to bucket files.
-	g.cands = locCandidates(g.r.union)
+	g.cands = nil
+	candsSet := false
 	it, err := g.sorter.Iter(ctx)
 	if err != nil {
 		return err
@@ -223,9 +224,21 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 			have = it.Next()
 		}
 		sort.Ints(touched)
+		if !candsSet { // the columns large in the first batch, located or not
+			candsSet = true
+			all := locCandidates(g.r.union)
+			g.cands = all[:0:0]
+			for k, l := range g.locateAmong(rec, fr, all) {
+				if l.unit > 0 {
+					g.cands = append(g.cands, all[k])
+				}
+			}
+		}
 		locs := g.locate(rec, fr)
+		slim := g.slim(cctx, rec, locs)
+		defer slim.Release()
 		for _, b := range touched {
-			part, err := g.takePart(cctx, rec, idx[b], pos[b], locs)
+			part, err := g.takePart(cctx, rec, slim, idx[b], pos[b], locs)
 			idx[b], pos[b] = idx[b][:0], pos[b][:0]
 			if err != nil {
 				return err
@@ -367,12 +380,16 @@ type colLoc struct {
 // locate returns, per candidate column, where rec's values lie in the
 // stored file, or a zero colLoc for a column whose values are copied.
 func (g *Gather) locate(rec arrow.Record, fr *frame) []colLoc {
+	return g.locateAmong(rec, fr, g.cands)
+}
+
+func (g *Gather) locateAmong(rec arrow.Record, fr *frame, cands []int) []colLoc {
 	if fr == nil || binary.NativeEndian.Uint16([]byte{1, 0}) != 1 || fr.file >= 1<<(63-locShift) {
 		return nil
 	}
 	n := rec.NumRows()
-	locs := make([]colLoc, len(g.cands))
-	for k, c := range g.cands {
+	locs := make([]colLoc, len(cands))
+	for k, c := range cands {
 		var vals []byte
 		var unit, first int64
 		switch a := rec.Column(c).(type) {
@@ -411,10 +428,31 @@ func (g *Gather) locate(rec arrow.Record, fr *frame) []colLoc {
 	return locs
 }
 
-// takePart returns rows idx of rec (a raw batch in union column order) for
-// a bucket: its columns, located ones null; per candidate column the
-// location columns; and the output positions pos as the last column.
-func (g *Gather) takePart(ctx context.Context, rec arrow.Record, idx, pos []int64, locs []colLoc) (arrow.Record, error) {
+// slim returns rec (a raw batch in union column order) with its located
+// columns null (owned by the caller).
+func (g *Gather) slim(ctx context.Context, rec arrow.Record, locs []colLoc) arrow.Record {
+	var cols []arrow.Array
+	for k, c := range g.cands {
+		if k >= len(locs) || locs[k].unit == 0 {
+			continue
+		}
+		if cols == nil {
+			cols = append([]arrow.Array(nil), rec.Columns()...)
+		}
+		cols[c] = array.MakeArrayOfNull(exec.GetAllocator(ctx), rec.Column(c).DataType(), int(rec.NumRows()))
+		defer cols[c].Release()
+	}
+	if cols == nil {
+		rec.Retain()
+		return rec
+	}
+	return array.NewRecord(rec.Schema(), cols, rec.NumRows())
+}
+
+// takePart returns rows idx of slim (rec with its located columns null) for
+// a bucket: its columns; per candidate column the location columns, from
+// rec; and the output positions pos as the last column.
+func (g *Gather) takePart(ctx context.Context, rec, slim arrow.Record, idx, pos []int64, locs []colLoc) (arrow.Record, error) {
 	alloc := exec.GetAllocator(ctx)
 	extra := make([]pipelines.Column, 0, 2*len(g.cands)+1)
 	defer func() {
@@ -422,7 +460,6 @@ func (g *Gather) takePart(ctx context.Context, rec arrow.Record, idx, pos []int6
 			e.Array.Release()
 		}
 	}()
-	var slim arrow.Record
 	for k, c := range g.cands {
 		ob := array.NewInt64Builder(alloc)
 		lb := array.NewInt64Builder(alloc)
@@ -448,17 +485,6 @@ func (g *Gather) takePart(ctx context.Context, rec arrow.Record, idx, pos []int6
 				ob.Append(l.base + s*l.unit)
 				lb.Append((e-s)*l.unit | l.unit<<unitShift)
 			}
-			if slim == nil {
-				slim = rec
-				slim.Retain()
-			}
-			nulls := array.MakeArrayOfNull(alloc, col.DataType(), int(rec.NumRows()))
-			cols := append([]arrow.Array(nil), slim.Columns()...)
-			cols[c] = nulls
-			next := array.NewRecord(slim.Schema(), cols, slim.NumRows())
-			nulls.Release()
-			slim.Release()
-			slim = next
 		} else {
 			ob.AppendNulls(len(idx))
 			lb.AppendNulls(len(idx))
@@ -469,10 +495,6 @@ func (g *Gather) takePart(ctx context.Context, rec arrow.Record, idx, pos []int6
 		lb.Release()
 	}
 	extra = append(extra, pipelines.Column{Name: posColumn, Array: pipelines.NewInts(alloc, pos)})
-	if slim == nil {
-		return TakeRows(alloc, rec, idx, extra...)
-	}
-	defer slim.Release()
 	return TakeRows(alloc, slim, idx, extra...)
 }
 
