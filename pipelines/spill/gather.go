@@ -342,16 +342,18 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 	return nil
 }
 
-// Large values of a batch read in place from the barrier log (see frame)
-// are not copied through the buckets: a bucket part holds a null in their
-// column and the value's place in the file (file index << 48 | position,
-// and length in bytes) in two extra columns, and the final copy reads the
-// value from there (the log was just written: the reads come from the page
-// cache). Only text and int32 token list columns averaging minLocated bytes
-// a row are located.
 // emitWorkers build a bucket's output batches in parallel.
 const emitWorkers = 2
 
+// Large values of a batch read in place from the barrier log (see frame)
+// are not copied through the buckets: a bucket part holds a null in their
+// column and the value's place in the file (file index << 48 | position;
+// length in bytes | bytes of one unit << 56) in two extra columns, and the
+// final copy reads the value from there (the log was just written: the
+// reads come from the page cache). The columns that may be located are the
+// text and token list columns (int32, or packed uint16) averaging
+// minLocated bytes a row (ids counted as int32) in the first batch; a batch
+// where such a column is smaller copies it.
 const (
 	minLocated = 256
 	locShift   = 48
