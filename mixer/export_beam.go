@@ -1,10 +1,7 @@
 package mixer
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
-	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -47,12 +44,9 @@ func (m *Weights) Domains() []string { return m.names }
 // the document is dropped), its tokens as the mix counts them and its
 // sample hash, as Absorb computes them.
 func (m *Weights) Docs(rec arrow.Record) (domain []int, tokens []int64, hash []uint64, err error) {
-	if pipelines.Col(rec, pipelines.ColNTokens) < 0 {
-		return nil, nil, nil, fmt.Errorf("mixer.weights: the documents have no %q column: put tokenize.encode before mixer.weights (the mix is a share of tokens)", pipelines.ColNTokens)
-	}
-	ntok, err := pipelines.Numbers(rec, pipelines.ColNTokens)
+	ntok, err := nTokens(rec)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("mixer.weights: %w", err)
+		return nil, nil, nil, err
 	}
 	doms, err := pipelines.StringCol(rec, pipelines.ColDomain)
 	if err != nil {
@@ -69,11 +63,7 @@ func (m *Weights) Docs(rec arrow.Record) (domain []int, tokens []int64, hash []u
 			domain[i] = -1
 			continue
 		}
-		n := int64(1)
-		if !math.IsNaN(nt) && nt >= 1 {
-			n = min(int64(nt), math.MaxUint32)
-		}
-		domain[i], tokens[i], hash[i] = d, n, curriculum.Hash(ids.Value(i), m.seed)
+		domain[i], tokens[i], hash[i] = d, docTokens(nt), curriculum.Hash(ids.Value(i), m.seed)
 	}
 	return domain, tokens, hash, nil
 }
@@ -100,7 +90,7 @@ func (m *Weights) Decide(docs, tokens []int64, hist [][]int64) error {
 // must decide; ok is false when no document of d needs it.
 func (m *Weights) SampleBin(d int) (bin int, ok bool) {
 	st := &m.stats[d]
-	if st.selected == nil || st.extra <= 0 {
+	if !st.sampling() {
 		return 0, false
 	}
 	return st.boundary, true
@@ -119,35 +109,10 @@ type Candidate struct {
 // tokens. It records and returns the orders of the selected ones.
 func (m *Weights) Select(d int, cands []Candidate) []int64 {
 	st := &m.stats[d]
-	if st.selected == nil || st.extra <= 0 {
+	if !st.sampling() {
 		return nil
 	}
-	slices.SortFunc(cands, func(a, b Candidate) int {
-		if a.Hash != b.Hash {
-			if a.Hash < b.Hash {
-				return -1
-			}
-			return 1
-		}
-		switch {
-		case a.Order < b.Order:
-			return -1
-		case a.Order > b.Order:
-			return 1
-		}
-		return 0
-	})
-	var out []int64
-	before := st.belowBound
-	for _, c := range cands {
-		if float64(before) >= st.extra {
-			break
-		}
-		st.selected[c.Order] = true
-		out = append(out, c.Order)
-		before += c.Tokens
-	}
-	return out
+	return st.selectBin(cands)
 }
 
 // SetSelected records domain d's selection made by Select elsewhere.
@@ -175,7 +140,7 @@ func (m *Weights) Copies(d int, hash uint64, order int64) (n int64, partial bool
 func (m *Weights) OutTokens(d int, selectedTokens int64) int64 {
 	st := &m.stats[d]
 	out := st.repeats * st.tokens
-	if st.selected != nil && st.extra > 0 {
+	if st.sampling() {
 		out += st.belowBound + selectedTokens
 	}
 	return out
@@ -188,12 +153,5 @@ func (m *Weights) OutTokens(d int, selectedTokens int64) int64 {
 // copy, outTokens the domain's OutTokens. Keys compare as bytes; ties (none
 // within a domain) go to input order, then copy.
 func (m *Weights) InterleaveKey(dst []byte, d int, c int64, partialCopy bool, all, part, tokens, outTokens int64) []byte {
-	st := &m.stats[d]
-	before := c*st.tokens + all
-	if partialCopy {
-		before = c*st.tokens + part
-	}
-	at := (float64(before) + float64(tokens)/2) / float64(outTokens)
-	dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(at))
-	return binary.BigEndian.AppendUint16(dst, uint16(d))
+	return m.stats[d].interleaveKey(dst, d, c, partialCopy, all, part, tokens, outTokens)
 }

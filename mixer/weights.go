@@ -3,6 +3,7 @@
 package mixer
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -187,12 +188,9 @@ func (m *Weights) absorb(ctx context.Context, rec arrow.Record, at *pipelines.Lo
 	if err := m.start(); err != nil {
 		return err
 	}
-	if pipelines.Col(rec, pipelines.ColNTokens) < 0 {
-		return fmt.Errorf("mixer.weights: the documents have no %q column: put tokenize.encode before mixer.weights (the mix is a share of tokens)", pipelines.ColNTokens)
-	}
-	ntok, err := pipelines.Numbers(rec, pipelines.ColNTokens)
+	ntok, err := nTokens(rec)
 	if err != nil {
-		return fmt.Errorf("mixer.weights: %w", err)
+		return err
 	}
 	var scores []float64
 	if m.curr != nil {
@@ -223,10 +221,7 @@ func (m *Weights) absorb(ctx context.Context, rec arrow.Record, at *pipelines.Lo
 			m.drops["domain not weighted"]++
 			continue
 		}
-		n := int64(1)
-		if !math.IsNaN(nt) && nt >= 1 {
-			n = min(int64(nt), math.MaxUint32)
-		}
+		n := docTokens(nt)
 		u := curriculum.Hash(ids.Value(i), m.seed)
 		st := &m.stats[d]
 		st.docs++
@@ -234,7 +229,7 @@ func (m *Weights) absorb(ctx context.Context, rec arrow.Record, at *pipelines.Lo
 		if m.hist[d] == nil {
 			m.hist[d] = make([]int64, histBins)
 		}
-		m.hist[d][u>>48] += n
+		m.hist[d][HistBin(u)] += n
 		score := math.NaN()
 		if scores != nil {
 			score = scores[i]
@@ -255,6 +250,29 @@ func (m *Weights) absorb(ctx context.Context, rec arrow.Record, at *pipelines.Lo
 		}
 	}
 	return nil
+}
+
+// nTokens reads the documents' n_tokens, with an error that says how to
+// get the column when it is missing.
+func nTokens(rec arrow.Record) ([]float64, error) {
+	if pipelines.Col(rec, pipelines.ColNTokens) < 0 {
+		return nil, fmt.Errorf("mixer.weights: the documents have no %q column: put tokenize.encode before mixer.weights (the mix is a share of tokens)", pipelines.ColNTokens)
+	}
+	ntok, err := pipelines.Numbers(rec, pipelines.ColNTokens)
+	if err != nil {
+		return nil, fmt.Errorf("mixer.weights: %w", err)
+	}
+	return ntok, nil
+}
+
+// docTokens is a document's tokens as the mix counts them: its n_tokens
+// (null, NaN or below 1 count as 1; at most MaxUint32, the log's field).
+func docTokens(nt float64) int64 {
+	n := int64(1)
+	if !math.IsNaN(nt) && nt >= 1 {
+		n = min(int64(nt), math.MaxUint32)
+	}
+	return n
 }
 
 type logEntry struct {
@@ -341,16 +359,11 @@ func (m *Weights) decide() {
 // order (ties by input order), a document is in the sample when the tokens
 // before it are fewer than the domain's extra tokens.
 func (m *Weights) sample(ctx context.Context) error {
-	type cand struct {
-		hash   uint64
-		row    int64
-		tokens int64
-	}
-	cands := make([][]cand, len(m.names))
+	cands := make([][]Candidate, len(m.names))
 	err := m.scan(ctx, func(e logEntry) error {
 		st := &m.stats[e.domain]
-		if st.selected != nil && st.extra > 0 && int(e.hash>>48) == st.boundary {
-			cands[e.domain] = append(cands[e.domain], cand{e.hash, e.row, e.tokens})
+		if st.sampling() && HistBin(e.hash) == st.boundary {
+			cands[e.domain] = append(cands[e.domain], Candidate{Hash: e.hash, Order: e.row, Tokens: e.tokens})
 		}
 		return nil
 	})
@@ -358,26 +371,38 @@ func (m *Weights) sample(ctx context.Context) error {
 		return err
 	}
 	for d, cs := range cands {
-		slices.SortFunc(cs, func(a, b cand) int {
-			if a.hash != b.hash {
-				if a.hash < b.hash {
-					return -1
-				}
-				return 1
-			}
-			return int(a.row - b.row)
-		})
-		st := &m.stats[d]
-		before := st.belowBound
-		for _, c := range cs {
-			if float64(before) >= st.extra {
-				break
-			}
-			st.selected[c.row] = true
-			before += c.tokens
-		}
+		m.stats[d].selectBin(cs)
 	}
 	return nil
+}
+
+// sampling reports whether the domain takes a sample (one more copy of
+// some of its documents), decided by decide.
+func (st *domainStats) sampling() bool { return st.selected != nil && st.extra > 0 }
+
+// selectBin decides the documents of the domain's boundary bin (every one
+// of them, in any order; cands is sorted in place): in (hash, input order)
+// order, a document is in the sample while the tokens before it are fewer
+// than the domain's extra tokens. It records and returns the orders of the
+// selected ones.
+func (st *domainStats) selectBin(cands []Candidate) []int64 {
+	slices.SortFunc(cands, func(a, b Candidate) int {
+		if c := cmp.Compare(a.Hash, b.Hash); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Order, b.Order)
+	})
+	var out []int64
+	before := st.belowBound
+	for _, c := range cands {
+		if float64(before) >= st.extra {
+			break
+		}
+		st.selected[c.Order] = true
+		out = append(out, c.Order)
+		before += c.Tokens
+	}
+	return out
 }
 
 // copies returns how many times a document is output and whether the last
@@ -385,10 +410,10 @@ func (m *Weights) sample(ctx context.Context) error {
 func (m *Weights) copies(e logEntry) (n int64, partial bool) {
 	st := &m.stats[e.domain]
 	n = st.repeats
-	if st.selected == nil || st.extra <= 0 {
+	if !st.sampling() {
 		return n, false
 	}
-	bin := int(e.hash >> 48)
+	bin := HistBin(e.hash)
 	if bin < st.boundary || (bin == st.boundary && st.selected[e.row]) {
 		return n + 1, true
 	}
@@ -489,21 +514,15 @@ func (m *Weights) interleave(ctx context.Context, add func(int64) error) error {
 	defer s.Close()
 	all := make([]int64, len(m.names))  // tokens of all documents before, per domain
 	part := make([]int64, len(m.names)) // tokens of sampled documents before
-	var key [10]byte
+	key := make([]byte, 0, 10)
 	var val [8]byte
 	err = m.scan(ctx, func(e logEntry) error {
 		n, partial := m.copies(e)
 		st := &m.stats[e.domain]
 		for c := int64(0); c < n; c++ {
-			before := c*st.tokens + all[e.domain]
-			if partial && c == n-1 {
-				before = c*st.tokens + part[e.domain]
-			}
-			at := (float64(before) + float64(e.tokens)/2) / float64(st.outTokens)
-			binary.BigEndian.PutUint64(key[:], math.Float64bits(at))
-			binary.BigEndian.PutUint16(key[8:], uint16(e.domain))
+			key = st.interleaveKey(key[:0], e.domain, c, partial && c == n-1, all[e.domain], part[e.domain], e.tokens, st.outTokens)
 			binary.BigEndian.PutUint64(val[:], uint64(e.row))
-			if err := s.Add(ctx, key[:], val[:]); err != nil {
+			if err := s.Add(ctx, key, val[:]); err != nil {
 				return err
 			}
 		}
@@ -527,6 +546,22 @@ func (m *Weights) interleave(ctx context.Context, add func(int64) error) error {
 		}
 	}
 	return it.Err()
+}
+
+// interleaveKey appends the 10-byte interleave key of copy c of a document
+// of domain d (whose stats st are) with the given tokens: the middle of the
+// copy's span of the domain's outTokens, as a fraction, then d. all is the
+// tokens of the domain's documents before it in input order, part those of
+// the ones among them with a partial copy, partialCopy whether c is this
+// document's partial copy.
+func (st *domainStats) interleaveKey(dst []byte, d int, c int64, partialCopy bool, all, part, tokens, outTokens int64) []byte {
+	before := c*st.tokens + all
+	if partialCopy {
+		before = c*st.tokens + part
+	}
+	at := (float64(before) + float64(tokens)/2) / float64(outTokens)
+	dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(at))
+	return binary.BigEndian.AppendUint16(dst, uint16(d))
 }
 
 // planCurriculum hands every copy to a new plan of the curriculum's; the
