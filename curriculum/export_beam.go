@@ -29,17 +29,9 @@ func DocWeights(rec arrow.Record) ([]int64, error) { return docWeights(rec) }
 // ShuffleKey returns the shuffle key within a phase of the document with
 // the given id that is the rank-th (from 0) document curriculum.order
 // receives, under seed.
-func ShuffleKey(id string, seed int64, rank int64) uint64 {
-	return mix(Hash(id, seed) + uint64(rank)*golden)
-}
+func ShuffleKey(id string, seed int64, rank int64) uint64 { return shuffleKey(id, seed, rank) }
 
 // PhaseOf returns the phase (0 to phases-1) of an entry with the given
 // weight whose domain has cum weight before it in the first sort's order
 // and total weight in all.
-func PhaseOf(cum, weight, total int64, phases int) int {
-	if total <= 0 {
-		return 0
-	}
-	mid := float64(cum) + float64(weight)/2
-	return min(phases-1, int(mid*float64(phases)/float64(total)))
-}
+func PhaseOf(cum, weight, total int64, phases int) int { return phaseAt(cum, weight, total, phases) }

@@ -166,7 +166,7 @@ func (o *Order) absorb(ctx context.Context, rec arrow.Record, at *pipelines.LogF
 		}
 		row := first + int64(i)
 		e := Entry{Row: row, Domain: d, Tokens: weights[i], Score: scores[i],
-			Key: mix(Hash(ids.Value(i), o.cfg.Seed) + uint64(row)*golden)}
+			Key: shuffleKey(ids.Value(i), o.cfg.Seed, row)}
 		if err := o.plan.Add(ctx, e); err != nil {
 			return fmt.Errorf("curriculum.order: %w", err)
 		}
@@ -283,6 +283,12 @@ func Hash(id string, seed int64) uint64 {
 }
 
 const golden = 0x9E3779B97F4A7C15
+
+// shuffleKey is the shuffle key within a phase of the document with the
+// given id that is the rank-th (from 0) document curriculum.order receives.
+func shuffleKey(id string, seed int64, rank int64) uint64 {
+	return mix(Hash(id, seed) + uint64(rank)*golden)
+}
 
 // CopyKey is the shuffle key within a phase of copy c (0, 1, ...) of the
 // document whose Hash(id, seed) is idHash.

@@ -135,12 +135,7 @@ func (p *Plan) Rows(ctx context.Context, fn func(row int64) error) error {
 		}
 		v := it.Value()
 		n := int64(binary.BigEndian.Uint64(v[8:]))
-		total := p.totals[d]
-		phase := 0
-		if total > 0 {
-			mid := float64(cum) + float64(n)/2
-			phase = min(p.phases-1, int(mid*float64(p.phases)/float64(total)))
-		}
+		phase := phaseAt(cum, n, p.totals[d], p.phases)
 		cum += n
 		binary.BigEndian.PutUint16(key[:2], uint16(phase))
 		copy(key[2:], v[16:24])
@@ -163,6 +158,17 @@ func (p *Plan) Rows(ctx context.Context, fn func(row int64) error) error {
 		}
 	}
 	return pit.Err()
+}
+
+// phaseAt is the phase (0 to phases-1) of an entry with the given weight
+// whose domain has cum weight before it in score order and total weight in
+// all: the phase its middle falls in.
+func phaseAt(cum, weight, total int64, phases int) int {
+	if total <= 0 {
+		return 0
+	}
+	mid := float64(cum) + float64(weight)/2
+	return min(phases-1, int(mid*float64(phases)/float64(total)))
 }
 
 // Close removes the plan's files.
