@@ -7,9 +7,7 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/curatehq/curate/pipelines"
 	"github.com/curatehq/curate/tokenize/store"
 )
 
@@ -21,54 +19,18 @@ import (
 
 // Plan calls fn, in row order, with each row's token count as the store
 // counts it (end-of-text included) and whether it goes to the validation
-// store: the decisions Write takes for the same batch, from the same steps
-// (tokenize.encode's ids or the sink's own encoding, isVal on the id).
-// rec is borrowed. TestPlanEqualsWrite checks it against written stores.
+// store: the decisions Write takes for the same batch, by the same code
+// (eachDoc). rec is borrowed. TestPlanEqualsWrite checks it against written
+// stores.
 func (s *Sink) Plan(ctx context.Context, rec arrow.Record, fn func(row int, tokens int64, val bool)) error {
-	n := int(rec.NumRows())
-	if n == 0 {
-		return nil
-	}
-	if _, err := pipelines.StringCol(rec, pipelines.ColDomain); err != nil {
-		return fmt.Errorf("tokens: %w", err)
-	}
-	var ids *array.String
-	if s.val != nil {
-		var err error
-		if ids, err = pipelines.StringCol(rec, pipelines.ColID); err != nil {
-			return fmt.Errorf("tokens: %w", err)
-		}
-	}
-	lists, _, err := tokenColumn(rec, s.tok.Name())
-	if err != nil {
-		return err
-	}
-	texts := pipelines.Texts(rec)
-	var todo []int
-	for i := range n {
-		if lists == nil || lists.IsNull(i) {
-			todo = append(todo, i)
-		}
-	}
-	encoded := s.encode(texts, todo)
 	eot := int64(0)
 	if s.train.Manifest().EOT >= 0 {
 		eot = 1
 	}
-	for i := range n {
-		var k int64
-		if lists == nil || lists.IsNull(i) {
-			k, encoded = int64(len(encoded[0])), encoded[1:]
-		} else {
-			start, end := lists.ValueOffsets(i)
-			k = end - start
-		}
-		fn(i, k+eot, s.val != nil && isVal(ids.Value(i), s.valFraction))
-		if i%1024 == 1023 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-	return nil
+	return s.eachDoc(ctx, rec, func(i int, _ string, doc []int32, val bool) error {
+		fn(i, int64(len(doc))+eot, val)
+		return nil
+	})
 }
 
 // ShardTokens is the sink's shard bound: the store starts a new shard before

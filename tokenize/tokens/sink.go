@@ -127,6 +127,23 @@ const minRowsPerPart = 16
 
 // Write adds the batch's documents in row order. rec is borrowed.
 func (s *Sink) Write(ctx context.Context, rec arrow.Record) error {
+	return s.eachDoc(ctx, rec, func(i int, domain string, doc []int32, val bool) error {
+		w := s.train
+		if val {
+			w = s.val
+		}
+		if err := w.AddDoc(doc, domain); err != nil {
+			return fmt.Errorf("tokens: document %q: %w", rowID(rec, i), err)
+		}
+		return nil
+	})
+}
+
+// eachDoc calls fn, in row order, with each row's domain, token ids
+// (tokenize.encode's, else the sink's own encoding; without end-of-text)
+// and whether it goes to the validation store: the decisions of Write. doc
+// is only valid during the call; rec is borrowed.
+func (s *Sink) eachDoc(ctx context.Context, rec arrow.Record, fn func(row int, domain string, doc []int32, val bool) error) error {
 	n := int(rec.NumRows())
 	if n == 0 {
 		return nil
@@ -162,12 +179,8 @@ func (s *Sink) Write(ctx context.Context, rec arrow.Record) error {
 			start, end := lists.ValueOffsets(i)
 			doc = values[start:end]
 		}
-		w := s.train
-		if s.val != nil && isVal(ids.Value(i), s.valFraction) {
-			w = s.val
-		}
-		if err := w.AddDoc(doc, domains.Value(i)); err != nil {
-			return fmt.Errorf("tokens: document %q: %w", rowID(rec, i), err)
+		if err := fn(i, domains.Value(i), doc, s.val != nil && isVal(ids.Value(i), s.valFraction)); err != nil {
+			return err
 		}
 		if i%1024 == 1023 && ctx.Err() != nil {
 			return ctx.Err()
