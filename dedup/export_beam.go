@@ -103,17 +103,10 @@ func (m *MinHash) Verify() string { return verifyName(m.shingles) }
 // UnitHashes calls fn with the hash of each unit of rec that Absorb counts
 // (normalized, non-empty, at least min_chars long), row by row, in order.
 func (g *Paragraph) UnitHashes(rec arrow.Record, fn func(row int, h uint64)) {
-	texts := pipelines.Texts(rec)
-	var sp []span
-	for i := 0; i < texts.Len(); i++ {
-		t := texts.Value(i)
-		sp = units(t, g.lines, sp)
-		for _, s := range sp {
-			if h, ok := g.hash(t[s.start:s.end]); ok {
-				fn(i, h)
-			}
-		}
-	}
+	g.eachUnitHash(rec, func(row int, h uint64) error {
+		fn(row, h)
+		return nil
+	})
 }
 
 // KeepFirst reports whether the stage keeps the first occurrence (in input

@@ -144,18 +144,30 @@ func (g *Paragraph) Absorb(ctx context.Context, rec arrow.Record) error {
 	if _, err := g.records.Append(ctx, rec); err != nil {
 		return fmt.Errorf("dedup.paragraph: %w", err)
 	}
+	var kb [8]byte
+	return g.eachUnitHash(rec, func(_ int, h uint64) error {
+		g.units++
+		binary.BigEndian.PutUint64(kb[:], h)
+		if err := g.hashes.Add(ctx, kb[:], nil); err != nil {
+			return fmt.Errorf("dedup.paragraph: %w", err)
+		}
+		return nil
+	})
+}
+
+// eachUnitHash calls fn with the hash of each unit of rec that is counted
+// (normalized, non-empty, at least min_chars long), row by row, in order,
+// until fn returns an error.
+func (g *Paragraph) eachUnitHash(rec arrow.Record, fn func(row int, h uint64) error) error {
 	texts := pipelines.Texts(rec)
 	var sp []span
-	var kb [8]byte
 	for i := 0; i < texts.Len(); i++ {
 		t := texts.Value(i)
 		sp = units(t, g.lines, sp)
 		for _, s := range sp {
 			if h, ok := g.hash(t[s.start:s.end]); ok {
-				g.units++
-				binary.BigEndian.PutUint64(kb[:], h)
-				if err := g.hashes.Add(ctx, kb[:], nil); err != nil {
-					return fmt.Errorf("dedup.paragraph: %w", err)
+				if err := fn(i, h); err != nil {
+					return err
 				}
 			}
 		}
