@@ -272,27 +272,9 @@ func (f *verifyFn) ProcessElement(key string, group func(*Member) bool, emit fun
 // local engine applies Sequence's Result: drop reason and dup_of column
 // (the earliest match across groups), annotate_only honoured.
 type joinFn struct {
-	Config
-	Stage  int
+	envFn
 	Reason string
-
-	comp *component
 }
-
-func (f *joinFn) Setup() error {
-	p, err := f.load()
-	if err != nil {
-		return err
-	}
-	comp, err := newEnv(p, p.Stages[f.Stage])
-	if err != nil {
-		return err
-	}
-	f.comp = comp
-	return nil
-}
-
-func (f *joinFn) Teardown() { f.comp.close() }
 
 func (f *joinFn) ProcessElement(ctx context.Context, key int64, batches func(*Batch) bool, verdicts func(*Verdict) bool, emit func(Batch)) error {
 	var b Batch

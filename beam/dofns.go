@@ -422,24 +422,7 @@ func (f *gatherFn) ProcessElement(ctx context.Context, _ []byte, batches func(*B
 				return fmt.Errorf("%s: %w", where(comp.c), err)
 			}
 		}
-		var n int64
-		err := barrier.Emit(ctx, func(rec arrow.Record) error {
-			rows := rec.NumRows()
-			if rows == 0 {
-				return nil
-			}
-			order := make([]int64, rows)
-			for i := range order {
-				order[i] = n + int64(i)
-			}
-			n += rows
-			out, err := newBatch(rec, order)
-			if err != nil {
-				return err
-			}
-			emit(out)
-			return nil
-		})
+		err := barrier.Emit(ctx, emitNumbered(0, emit))
 		if err != nil {
 			return fmt.Errorf("%s: %w", where(comp.c), err)
 		}

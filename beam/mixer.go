@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/curatehq/curate/curriculum"
@@ -221,19 +222,28 @@ func (f *mixStage) selections(sel func(*MixSelection) bool) {
 	f.selected = true
 }
 
+// docs decodes a batch and reads each row's domain number, tokens and
+// sample hash with the stage's own Weights.Docs. The caller releases rec.
+func (f *mixStage) docs(b Batch) (rec arrow.Record, dom []int, tok []int64, hash []uint64, err error) {
+	if rec, err = decode(f.comp.env.Alloc, b.IPC); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if dom, tok, hash, err = f.m.Docs(rec); err != nil {
+		rec.Release()
+		return nil, nil, nil, nil, fmt.Errorf("%s: %w", where(f.comp.c), err)
+	}
+	return rec, dom, tok, hash, nil
+}
+
 // mixLogFn computes a batch's MixLog with the stage's own code.
 type mixLogFn struct{ mixStage }
 
 func (f *mixLogFn) ProcessElement(b Batch, emit func(MixLog)) error {
-	rec, err := decode(f.comp.env.Alloc, b.IPC)
+	rec, dom, tok, hash, err := f.docs(b)
 	if err != nil {
 		return err
 	}
 	defer rec.Release()
-	dom, tok, hash, err := f.m.Docs(rec)
-	if err != nil {
-		return fmt.Errorf("%s: %w", where(f.comp.c), err)
-	}
 	l := MixLog{Key: b.Key, Order: b.Order, Domain: make([]int32, len(dom)), Tokens: tok, Hash: hash}
 	for i, d := range dom {
 		l.Domain[i] = int32(d)
@@ -368,15 +378,11 @@ func (f *mixAssignFn) ProcessElement(ctx context.Context, b Batch, totals func(*
 		return err
 	}
 	f.selections(sel)
-	rec, err := decode(f.comp.env.Alloc, b.IPC)
+	rec, dom, tok, hash, err := f.docs(b)
 	if err != nil {
 		return err
 	}
 	defer rec.Release()
-	dom, tok, hash, err := f.m.Docs(rec)
-	if err != nil {
-		return fmt.Errorf("%s: %w", where(f.comp.c), err)
-	}
 	nd := len(f.m.Domains())
 	kb := KeyedBatch{Batch: b}
 	var (

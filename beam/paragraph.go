@@ -68,8 +68,9 @@ func paragraphStage(cfg Config, i int) (*component, *dedup.Paragraph, error) {
 	return comp, g, nil
 }
 
-// unitsFn emits each distinct unit hash of a batch with its count there.
-type unitsFn struct {
+// paragraphFn is what the DoFns that run the stage's own code share: Setup
+// builds dedup.paragraph stage Stage, Teardown closes it.
+type paragraphFn struct {
 	Config
 	Stage int
 
@@ -77,17 +78,20 @@ type unitsFn struct {
 	g    *dedup.Paragraph
 }
 
-func (f *unitsFn) Setup() (err error) {
+func (f *paragraphFn) Setup() (err error) {
 	f.comp, f.g, err = paragraphStage(f.Config, f.Stage)
 	return err
 }
 
-func (f *unitsFn) Teardown() {
+func (f *paragraphFn) Teardown() {
 	if f.g != nil {
 		f.g.Close()
 	}
 	f.comp.close()
 }
+
+// unitsFn emits each distinct unit hash of a batch with its count there.
+type unitsFn struct{ paragraphFn }
 
 func (f *unitsFn) ProcessElement(b Batch, emit func(int64, UnitCount)) error {
 	rec, err := decode(f.comp.env.Alloc, b.IPC)
@@ -155,25 +159,7 @@ func (f *repeatsFn) ProcessElement(h int64, counts func(*UnitCount) bool, emit f
 }
 
 // removeFn runs the stage's removal on one batch given its verdicts.
-type removeFn struct {
-	Config
-	Stage int
-
-	comp *component
-	g    *dedup.Paragraph
-}
-
-func (f *removeFn) Setup() (err error) {
-	f.comp, f.g, err = paragraphStage(f.Config, f.Stage)
-	return err
-}
-
-func (f *removeFn) Teardown() {
-	if f.g != nil {
-		f.g.Close()
-	}
-	f.comp.close()
-}
+type removeFn struct{ paragraphFn }
 
 // orderCol carries each row's input order through the removal.
 const orderCol = "__curate_beam_order"
@@ -229,8 +215,8 @@ func (f *removeFn) ProcessElement(ctx context.Context, key int64, batches func(*
 // paragraphDedup translates dedup.paragraph (stage i) into the three steps
 // above.
 func paragraphDedup(s beam.Scope, cfg Config, i int, g *dedup.Paragraph, docs beam.PCollection) beam.PCollection {
-	units := beam.ParDo(s.Scope("units"), &unitsFn{Config: cfg, Stage: i}, docs)
+	units := beam.ParDo(s.Scope("units"), &unitsFn{paragraphFn{Config: cfg, Stage: i}}, docs)
 	verdicts := beam.ParDo(s.Scope("counts"), &repeatsFn{MaxRepeats: int64(g.MaxRepeats())}, beam.GroupByKey(s, units))
 	keyed := beam.ParDo(s.Scope("key"), keyBatch, docs)
-	return beam.ParDo(s.Scope("remove"), &removeFn{Config: cfg, Stage: i}, beam.CoGroupByKey(s, keyed, verdicts))
+	return beam.ParDo(s.Scope("remove"), &removeFn{paragraphFn{Config: cfg, Stage: i}}, beam.CoGroupByKey(s, keyed, verdicts))
 }

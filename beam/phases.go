@@ -45,19 +45,7 @@ func init() {
 
 // rankFn counts a batch's documents (for the input ranks) and names the
 // earliest document of each domain in it.
-type rankFn struct {
-	Config
-	Stage int
-
-	comp *component
-}
-
-func (f *rankFn) Setup() (err error) {
-	f.comp, err = stageEnv(f.Config, f.Stage)
-	return err
-}
-
-func (f *rankFn) Teardown() { f.comp.close() }
+type rankFn struct{ envFn }
 
 func (f *rankFn) ProcessElement(b Batch, counts func(Prefix), first func(string, int64)) error {
 	counts(Prefix{Key: b.Key, Sums: []int64{int64(len(b.Order))}})
@@ -276,7 +264,7 @@ func phasedOrder(s beam.Scope, cfg Config, i int, impulse, docs beam.PCollection
 	if err != nil {
 		return beam.PCollection{}, err
 	}
-	counts, firsts := beam.ParDo2(s.Scope("ranks"), &rankFn{Config: cfg, Stage: i}, docs)
+	counts, firsts := beam.ParDo2(s.Scope("ranks"), &rankFn{envFn{Config: cfg, Stage: i}}, docs)
 	offsets := beam.ParDo(s.Scope("offsets"), &offsetsFn{Width: 1}, impulse, beam.SideInput{Input: counts})
 	domains := beam.CombinePerKey(s.Scope("domains"), minInt64, firsts)
 	keyed := beam.ParDo(s.Scope("keys"), &phasedKeyFn{orderFn: orderFn{Config: cfg, Stage: i}}, docs,

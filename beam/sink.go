@@ -153,23 +153,47 @@ func (s shardedSink) writeLocal(ctx context.Context, compression string, batches
 	if err != nil {
 		return fail(err)
 	}
-	for _, b := range batches {
-		rec, err := decode(comp.env.Alloc, b.IPC)
-		if err != nil {
-			sink.Abort()
-			return fail(err)
-		}
-		err = sink.Write(ctx, rec)
-		rec.Release()
-		if err != nil {
-			sink.Abort()
-			return fail(err)
-		}
+	if err := writeAll(ctx, sink, comp.env.Alloc, batches); err != nil {
+		return fail(err)
 	}
 	if err := sink.Close(ctx); err != nil {
 		return fail(err)
 	}
 	return dir, nil
+}
+
+// writeAll writes batches, in this order, through sink; after an error it
+// aborts the sink.
+func writeAll(ctx context.Context, sink pipelines.Sink, alloc memory.Allocator, batches []Batch) error {
+	for _, b := range batches {
+		rec, err := decode(alloc, b.IPC)
+		if err != nil {
+			sink.Abort()
+			return err
+		}
+		err = sink.Write(ctx, rec)
+		rec.Release()
+		if err != nil {
+			sink.Abort()
+			return err
+		}
+	}
+	return nil
+}
+
+// writeManifest writes batches as writeLocal does and reads back the
+// manifest the sink wrote; the caller removes the folder.
+func (s shardedSink) writeManifest(ctx context.Context, compression string, batches []Batch) (string, ingest.Manifest, error) {
+	dir, err := s.writeLocal(ctx, compression, batches)
+	if err != nil {
+		return "", ingest.Manifest{}, err
+	}
+	m, err := readManifest(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", ingest.Manifest{}, err
+	}
+	return dir, m, nil
 }
 
 // readManifest reads the manifest a sink wrote into dir.
@@ -208,15 +232,11 @@ func (f *sizeFn) ProcessElement(ctx context.Context, b Batch, emit func(SizeInfo
 		emit(SizeInfo{Key: b.Key, Sizes: ingest.ParquetRowSizes(rec), Schema: schema})
 		return nil
 	}
-	dir, err := f.writeLocal(ctx, "none", []Batch{b})
+	dir, m, err := f.writeManifest(ctx, "none", []Batch{b})
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	m, err := readManifest(dir)
-	if err != nil {
-		return err
-	}
 	if len(m.Shards) != 1 {
 		return fmt.Errorf("jsonl sink: one batch gave %d shards", len(m.Shards))
 	}
@@ -364,15 +384,11 @@ func (f *writeShardFn) ProcessElement(ctx context.Context, shard int, parts func
 		all = append(all, b)
 	}
 	sortBatches(all)
-	dir, err := f.writeLocal(ctx, "", all)
+	dir, m, err := f.writeManifest(ctx, "", all)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	m, err := readManifest(dir)
-	if err != nil {
-		return err
-	}
 	if len(m.Shards) != 1 {
 		return fmt.Errorf("%s: shard %d came out as %d files", where(c), shard, len(m.Shards))
 	}
@@ -428,15 +444,11 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ []byte, shards func(*
 		all = append(all, s)
 	}
 	slices.SortFunc(all, func(a, b ShardOut) int { return a.Shard - b.Shard })
-	dir, err := f.writeLocal(ctx, "", nil)
+	dir, m, err := f.writeManifest(ctx, "", nil)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	m, err := readManifest(dir)
-	if err != nil {
-		return err
-	}
 	m.Shards = []ingest.ShardInfo{}
 	for i, s := range all {
 		if s.Shard != i {

@@ -92,12 +92,8 @@ func (f *orderFn) Setup() error {
 	if err != nil {
 		return err
 	}
-	p, err := f.load()
-	if err != nil {
-		return err
-	}
 	f.cfg = cfg
-	f.comp, err = newEnv(p, p.Stages[f.Stage])
+	f.comp, err = stageEnv(f.Config, f.Stage)
 	return err
 }
 
@@ -199,19 +195,7 @@ func (b Bounds) bucketOf(key []byte) int {
 
 // partitionFn sends each keyed batch's entries to their buckets; a part
 // holds the entries of one bucket, on the rows they need.
-type partitionFn struct {
-	Config
-	Stage int
-
-	comp *component
-}
-
-func (f *partitionFn) Setup() (err error) {
-	f.comp, err = stageEnv(f.Config, f.Stage)
-	return err
-}
-
-func (f *partitionFn) Teardown() { f.comp.close() }
+type partitionFn struct{ envFn }
 
 func (f *partitionFn) ProcessElement(ctx context.Context, kb KeyedBatch, bounds func(*Bounds) bool, emit func(int, KeyedBatch)) error {
 	var bs Bounds
@@ -278,19 +262,7 @@ func (f *partitionFn) ProcessElement(ctx context.Context, kb KeyedBatch, bounds 
 // its entries by key, each reading its row back (a row named by several
 // entries is emitted once per entry). The output rows get the order
 // bucket<<40 | rank.
-type sortBucketFn struct {
-	Config
-	Stage int
-
-	comp *component
-}
-
-func (f *sortBucketFn) Setup() (err error) {
-	f.comp, err = stageEnv(f.Config, f.Stage)
-	return err
-}
-
-func (f *sortBucketFn) Teardown() { f.comp.close() }
+type sortBucketFn struct{ envFn }
 
 func (f *sortBucketFn) ProcessElement(ctx context.Context, bucket int, parts func(*KeyedBatch) bool, emit func(Batch)) error {
 	var all []KeyedBatch
@@ -341,8 +313,15 @@ func (f *sortBucketFn) ProcessElement(ctx context.Context, bucket int, parts fun
 			return err
 		}
 	}
-	n := int64(bucket) << bucketShift
-	return g.Emit(ctx, env.BatchRows, env.BatchBytes, func(rec arrow.Record) error {
+	return g.Emit(ctx, env.BatchRows, env.BatchBytes, emitNumbered(int64(bucket)<<bucketShift, emit))
+}
+
+// emitNumbered returns an emit function for a stage's output records that
+// emits each non-empty one as a Batch whose rows have the orders first,
+// first+1, ... in emit order. rec is borrowed.
+func emitNumbered(first int64, emit func(Batch)) func(arrow.Record) error {
+	n := first
+	return func(rec arrow.Record) error {
 		rows := rec.NumRows()
 		if rows == 0 {
 			return nil
@@ -358,7 +337,7 @@ func (f *sortBucketFn) ProcessElement(ctx context.Context, bucket int, parts fun
 		}
 		emit(out)
 		return nil
-	})
+	}
 }
 
 // stageEnv builds the Env of stage i (its spill folder, allocator and
@@ -370,6 +349,22 @@ func stageEnv(cfg Config, i int) (*component, error) {
 	}
 	return newEnv(p, p.Stages[i])
 }
+
+// envFn is what a DoFn needs that uses stage i's Env (stageEnv) but not
+// the stage itself: Setup builds the Env, Teardown releases it.
+type envFn struct {
+	Config
+	Stage int
+
+	comp *component
+}
+
+func (f *envFn) Setup() (err error) {
+	f.comp, err = stageEnv(f.Config, f.Stage)
+	return err
+}
+
+func (f *envFn) Teardown() { f.comp.close() }
 
 // rangeSort sorts keyed batches by key, on behalf of stage i:
 //
@@ -383,14 +378,14 @@ func stageEnv(cfg Config, i int) (*component, error) {
 //     stages and the sinks see the global order.
 func rangeSort(s beam.Scope, cfg Config, i int, impulse, keyed beam.PCollection) beam.PCollection {
 	parts := partition(s, cfg, i, impulse, keyed)
-	return beam.ParDo(s.Scope("sort"), &sortBucketFn{Config: cfg, Stage: i}, beam.GroupByKey(s, parts))
+	return beam.ParDo(s.Scope("sort"), &sortBucketFn{envFn{Config: cfg, Stage: i}}, beam.GroupByKey(s, parts))
 }
 
 // partition is rangeSort's steps 1 to 3: KV(bucket, KeyedBatch).
 func partition(s beam.Scope, cfg Config, i int, impulse, keyed beam.PCollection) beam.PCollection {
 	sample := beam.ParDo(s.Scope("sample"), &sampleFn{}, keyed)
 	bounds := beam.ParDo(s.Scope("bounds"), &boundsFn{BucketDocs: bucketDocs}, impulse, beam.SideInput{Input: sample})
-	return beam.ParDo(s.Scope("partition"), &partitionFn{Config: cfg, Stage: i}, keyed, beam.SideInput{Input: bounds})
+	return beam.ParDo(s.Scope("partition"), &partitionFn{envFn{Config: cfg, Stage: i}}, keyed, beam.SideInput{Input: bounds})
 }
 
 // sortByKey translates curriculum.order (without phases) stage i: each

@@ -292,20 +292,8 @@ func (f *tokenWriteFn) ProcessElement(ctx context.Context, key int, parts func(*
 	}
 	defer comp.close()
 	c := comp.c
-	fail := func(err error) error {
-		sink.Abort()
+	if err := writeAll(ctx, sink, comp.env.Alloc, all); err != nil {
 		return fmt.Errorf("%s: %w", where(c), err)
-	}
-	for _, b := range all {
-		rec, err := decode(comp.env.Alloc, b.IPC)
-		if err != nil {
-			return fail(err)
-		}
-		err = sink.Write(ctx, rec)
-		rec.Release()
-		if err != nil {
-			return fail(err)
-		}
 	}
 	if err := sink.Close(ctx); err != nil {
 		return fmt.Errorf("%s: %w", where(c), err)

@@ -206,5 +206,5 @@ func shuffle(s beam.Scope, cfg Config, i int, stage pipelines.Stage, docs beam.P
 		beam.ParDo0(s.Scope("write index"), &indexWriteFn{Config: cfg, Stage: i}, beam.Impulse(s), beam.SideInput{Input: entries})
 	}
 	joined := beam.CoGroupByKey(s, batches, verdicts)
-	return beam.ParDo(s, &joinFn{Config: cfg, Stage: i, Reason: reason}, joined), nil
+	return beam.ParDo(s, &joinFn{envFn: envFn{Config: cfg, Stage: i}, Reason: reason}, joined), nil
 }
