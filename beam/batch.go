@@ -113,6 +113,17 @@ func newBatch(rec arrow.Record, order []int64) (Batch, error) {
 	return Batch{Key: order[0], Order: order, IPC: b}, nil
 }
 
+// collect reads an iterable input (a side input, a group's values) into a
+// slice.
+func collect[T any](next func(*T) bool) []T {
+	var all []T
+	var x T
+	for next(&x) {
+		all = append(all, x)
+	}
+	return all
+}
+
 // sortBatches puts batches back into input order.
 func sortBatches(bs []Batch) {
 	slices.SortFunc(bs, func(a, b Batch) int {

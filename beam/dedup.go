@@ -178,11 +178,7 @@ type indexWriteFn struct {
 }
 
 func (f *indexWriteFn) ProcessElement(ctx context.Context, _ []byte, entries func(*IndexEntry) bool) error {
-	var all []IndexEntry
-	var e IndexEntry
-	for entries(&e) {
-		all = append(all, e)
-	}
+	all := collect(entries)
 	slices.SortFunc(all, func(a, b IndexEntry) int { return cmpInt64(a.Order, b.Order) })
 	comp, s, _, err := buildStage(f.Config, f.Stage)
 	if err != nil {
@@ -233,11 +229,7 @@ type verifyFn struct {
 }
 
 func (f *verifyFn) ProcessElement(key string, group func(*Member) bool, emit func(int64, Verdict), index func(IndexEntry)) {
-	var ms []Member
-	var m Member
-	for group(&m) {
-		ms = append(ms, m)
-	}
+	ms := collect(group)
 	slices.SortFunc(ms, func(a, b Member) int { return cmpInt64(a.Order, b.Order) })
 	if f.Index {
 		switch {

@@ -402,11 +402,7 @@ func (f *gatherFn) ProcessElement(ctx context.Context, _ []byte, batches func(*B
 	}
 	defer comp.close()
 	alloc := comp.env.Alloc
-	var all []Batch
-	var b Batch
-	for batches(&b) {
-		all = append(all, b)
-	}
+	all := collect(batches)
 	sortBatches(all)
 
 	if barrier != nil {
@@ -488,11 +484,7 @@ func (f *sinkFn) ProcessElement(ctx context.Context, _ []byte, batches func(*Bat
 		return err
 	}
 	defer comp.close()
-	var all []Batch
-	var b Batch
-	for batches(&b) {
-		all = append(all, b)
-	}
+	all := collect(batches)
 	sortBatches(all)
 	s, err := e.Sink(c.Params, comp.env)
 	if err != nil {

@@ -107,18 +107,14 @@ type offsetsFn struct {
 }
 
 func (f *offsetsFn) ProcessElement(_ []byte, prefixes func(*Prefix) bool, emit func(Offsets)) error {
-	var all []Prefix
-	var p Prefix
-	for prefixes(&p) {
-		if len(p.Sums) != f.Width {
-			return fmt.Errorf("prefix of width %d, want %d", len(p.Sums), f.Width)
-		}
-		all = append(all, p)
-	}
+	all := collect(prefixes)
 	slices.SortFunc(all, func(a, b Prefix) int { return cmpInt64(a.Key, b.Key) })
 	out := Offsets{Width: f.Width, Keys: make([]int64, len(all)), Sums: make([]int64, len(all)*f.Width)}
 	run := make([]int64, f.Width)
 	for i, p := range all {
+		if len(p.Sums) != f.Width {
+			return fmt.Errorf("prefix of width %d, want %d", len(p.Sums), f.Width)
+		}
 		out.Keys[i] = p.Key
 		copy(out.Sums[i*f.Width:], run)
 		for k, v := range p.Sums {

@@ -210,11 +210,7 @@ func (f *phaseFn) offset(d uint32, bucket int) int64 {
 
 func (f *phaseFn) ProcessElement(bucket int, parts func(*KeyedBatch) bool, sums func(*int64, *int64) bool, emit func(KeyedBatch)) {
 	f.sums(sums)
-	var all []KeyedBatch
-	var kb KeyedBatch
-	for parts(&kb) {
-		all = append(all, kb)
-	}
+	all := collect(parts)
 	type ref struct{ part, j int }
 	var refs []ref
 	for p, kb := range all {

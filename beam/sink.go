@@ -272,11 +272,7 @@ func (f *planFn) ProcessElement(ctx context.Context, _ []byte, sizes func(*SizeI
 		return err
 	}
 	limit := c.Params.Size("shard_bytes")
-	var all []SizeInfo
-	var s SizeInfo
-	for sizes(&s) {
-		all = append(all, s)
-	}
+	all := collect(sizes)
 	slices.SortFunc(all, func(a, b SizeInfo) int { return cmpInt64(a.Key, b.Key) })
 	shard, raw := int32(0), int64(0)
 	var open *arrow.Schema // the parquet shard's opening batch's schema
@@ -378,11 +374,7 @@ func (f *writeShardFn) ProcessElement(ctx context.Context, shard int, parts func
 	if err != nil {
 		return err
 	}
-	var all []Batch
-	var b Batch
-	for parts(&b) {
-		all = append(all, b)
-	}
+	all := collect(parts)
 	sortBatches(all)
 	dir, m, err := f.writeManifest(ctx, "", all)
 	if err != nil {
@@ -438,11 +430,7 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ []byte, shards func(*
 	if err != nil {
 		return err
 	}
-	var all []ShardOut
-	var s ShardOut
-	for shards(&s) {
-		all = append(all, s)
-	}
+	all := collect(shards)
 	slices.SortFunc(all, func(a, b ShardOut) int { return a.Shard - b.Shard })
 	dir, m, err := f.writeManifest(ctx, "", nil)
 	if err != nil {

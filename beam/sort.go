@@ -173,11 +173,7 @@ type boundsFn struct {
 }
 
 func (f *boundsFn) ProcessElement(_ []byte, sample func(*[]byte) bool, emit func(Bounds)) {
-	var keys [][]byte
-	var k []byte
-	for sample(&k) {
-		keys = append(keys, k)
-	}
+	keys := collect(sample)
 	slices.SortFunc(keys, bytes.Compare)
 	docs := len(keys) * sampleEvery
 	buckets := min(maxBuckets, max(1, (docs+f.BucketDocs-1)/f.BucketDocs), max(1, len(keys)))
@@ -265,11 +261,7 @@ func (f *partitionFn) ProcessElement(ctx context.Context, kb KeyedBatch, bounds 
 type sortBucketFn struct{ envFn }
 
 func (f *sortBucketFn) ProcessElement(ctx context.Context, bucket int, parts func(*KeyedBatch) bool, emit func(Batch)) error {
-	var all []KeyedBatch
-	var kb KeyedBatch
-	for parts(&kb) {
-		all = append(all, kb)
-	}
+	all := collect(parts)
 	slices.SortFunc(all, func(a, b KeyedBatch) int { return bytes.Compare(a.Keys[0], b.Keys[0]) })
 	env := f.comp.env
 	recs, err := spill.NewRecords(env.TempDir, env.Alloc)

@@ -172,11 +172,7 @@ func (f *tokenPlanFn) ProcessElement(ctx context.Context, _ []byte, sizes func(*
 	defer comp.close()
 	limit := sink.ShardTokens()
 	sink.Abort() // nothing written: the folder is untouched
-	var all []TokenSizes
-	var s TokenSizes
-	for sizes(&s) {
-		all = append(all, s)
-	}
+	all := collect(sizes)
 	slices.SortFunc(all, func(a, b TokenSizes) int { return cmpInt64(a.Key, b.Key) })
 
 	// The local writers remove their store's old manifest before their
@@ -275,11 +271,7 @@ func (f *tokenSplitFn) ProcessElement(ctx context.Context, key int64, batches fu
 type tokenWriteFn struct{ tokenSink }
 
 func (f *tokenWriteFn) ProcessElement(ctx context.Context, key int, parts func(*Batch) bool, emit func(TokenShard)) (err error) {
-	var all []Batch
-	var b Batch
-	for parts(&b) {
-		all = append(all, b)
-	}
+	all := collect(parts)
 	sortBatches(all)
 	tmp, err := os.MkdirTemp("", "curate-beam-tokens-")
 	if err != nil {
@@ -337,11 +329,7 @@ func (f *tokenWriteFn) ProcessElement(ctx context.Context, key int, parts func(*
 type tokenFinishFn struct{ tokenSink }
 
 func (f *tokenFinishFn) ProcessElement(ctx context.Context, _ []byte, shards func(*TokenShard) bool) error {
-	var all []TokenShard
-	var s TokenShard
-	for shards(&s) {
-		all = append(all, s)
-	}
+	all := collect(shards)
 	slices.SortFunc(all, func(a, b TokenShard) int { return a.Key - b.Key })
 	sink, comp, _, err := f.build("")
 	if err != nil {

@@ -39,36 +39,17 @@ func withoutPackedMark(md arrow.Metadata) arrow.Metadata {
 // widened back to list<int32> and their fields as they were (owned by the
 // caller), or rec itself, retained, when none is packed.
 func UnpackTokenLists(alloc memory.Allocator, rec arrow.Record) arrow.Record {
-	var cols []arrow.Array
-	var fields []arrow.Field
-	for i, f := range rec.Schema().Fields() {
-		l, ok := rec.Column(i).(*array.List)
+	return replaceColumns(rec, func(f arrow.Field, col arrow.Array) (arrow.Array, arrow.Field) {
+		l, ok := col.(*array.List)
 		if !ok || f.Metadata.FindKey(packedKey) < 0 || l.ListValues().DataType().ID() != arrow.UINT16 {
-			continue
-		}
-		if cols == nil {
-			cols = append([]arrow.Array(nil), rec.Columns()...)
-			fields = append([]arrow.Field(nil), rec.Schema().Fields()...)
-			defer func() {
-				for j, c := range cols {
-					if c != rec.Column(j) {
-						c.Release()
-					}
-				}
-			}()
+			return nil, f
 		}
 		elem := f.Type.(*arrow.ListType).ElemField()
 		elem.Type = arrow.PrimitiveTypes.Int32
-		fields[i].Type = arrow.ListOfField(elem)
-		fields[i].Metadata = withoutPackedMark(f.Metadata)
-		cols[i] = WidenTokenList(alloc, l, fields[i].Type)
-	}
-	if cols == nil {
-		rec.Retain()
-		return rec
-	}
-	md := rec.Schema().Metadata()
-	return array.NewRecord(arrow.NewSchema(fields, &md), cols, rec.NumRows())
+		f.Type = arrow.ListOfField(elem)
+		f.Metadata = withoutPackedMark(f.Metadata)
+		return WidenTokenList(alloc, l, f.Type), f
+	})
 }
 
 // PackTokenLists returns rec with its packable list<int32> columns (token
@@ -77,30 +58,38 @@ func UnpackTokenLists(alloc memory.Allocator, rec arrow.Record) arrow.Record {
 // itself, retained, when there is nothing to pack. It halves the bytes of
 // token ids written to spills and logs; UnpackTokenLists undoes it.
 func PackTokenLists(alloc memory.Allocator, rec arrow.Record) arrow.Record {
+	return replaceColumns(rec, func(f arrow.Field, col arrow.Array) (arrow.Array, arrow.Field) {
+		if lt, ok := f.Type.(*arrow.ListType); !ok || lt.Elem().ID() != arrow.INT32 {
+			return nil, f
+		}
+		packed := narrowList(alloc, col.(*array.List))
+		if packed == nil {
+			return nil, f
+		}
+		f.Type = packed.DataType()
+		f.Metadata = withPackedMark(f.Metadata)
+		return packed, f
+	})
+}
+
+// replaceColumns returns rec with each column for which replace returns an
+// array (owned by replaceColumns, which releases it) swapped for that array
+// and its field for the field returned, or rec itself, retained, when
+// replace returns nil for every column. The caller owns the result.
+func replaceColumns(rec arrow.Record, replace func(f arrow.Field, col arrow.Array) (arrow.Array, arrow.Field)) arrow.Record {
 	var cols []arrow.Array
 	var fields []arrow.Field
 	for i, f := range rec.Schema().Fields() {
-		if lt, ok := f.Type.(*arrow.ListType); !ok || lt.Elem().ID() != arrow.INT32 {
+		a, nf := replace(f, rec.Column(i))
+		if a == nil {
 			continue
 		}
-		packed := narrowList(alloc, rec.Column(i).(*array.List))
-		if packed == nil {
-			continue
-		}
+		defer a.Release()
 		if cols == nil {
 			cols = append([]arrow.Array(nil), rec.Columns()...)
-			fields = append([]arrow.Field(nil), rec.Schema().Fields()...)
-			defer func() {
-				for j, c := range cols {
-					if c != rec.Column(j) {
-						c.Release()
-					}
-				}
-			}()
+			fields = rec.Schema().Fields() // a copy
 		}
-		cols[i] = packed
-		fields[i].Type = packed.DataType()
-		fields[i].Metadata = withPackedMark(fields[i].Metadata)
+		cols[i], fields[i] = a, nf
 	}
 	if cols == nil {
 		rec.Retain()
