@@ -335,21 +335,25 @@ type fileBatches struct {
 	b       *pipelines.DocBuilder
 }
 
+// start lists the files on the first call. A failure is sticky: later
+// calls return it.
+func (f *fileBatches) start(ctx context.Context) error {
+	if f.failed != nil || f.started {
+		return f.failed
+	}
+	f.started = true
+	f.files, f.failed = inputFiles(ctx, f.kind, f.pattern, f.only)
+	return f.failed
+}
+
 // batch lists the files on the first call, then calls step (which adds at
 // most one document and reports whether input is left) until the batch is
 // full or the input ends. A failure is sticky: later calls return it.
 func (f *fileBatches) batch(ctx context.Context, step func(context.Context) (bool, error)) (arrow.Record, error) {
-	if f.failed != nil {
-		return nil, f.failed
+	if err := f.start(ctx); err != nil {
+		return nil, err
 	}
-	if !f.started {
-		f.started = true
-		files, err := inputFiles(ctx, f.kind, f.pattern, f.only)
-		if err != nil {
-			f.failed = err
-			return nil, err
-		}
-		f.files = files
+	if f.b == nil {
 		f.b = pipelines.NewDocBuilder(f.env)
 	}
 	for !f.b.Full() {

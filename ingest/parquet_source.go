@@ -103,29 +103,20 @@ func newParquetSource(p pipelines.Params, env *pipelines.Env) (pipelines.Source,
 	if s.textField == s.idField {
 		return nil, fmt.Errorf("parquet: text_field and id_field are both %q", s.textField)
 	}
+	s.maxRows, s.maxBytes = env.BatchRows, env.BatchBytes
+	if s.maxRows <= 0 {
+		s.maxRows = pipelines.DefaultBatchRows
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = pipelines.DefaultBatchBytes
+	}
 	return s, nil
 }
 
 // Next returns the next batch of documents, or io.EOF.
 func (s *parquetSource) Next(ctx context.Context) (arrow.Record, error) {
-	if s.failed != nil {
-		return nil, s.failed
-	}
-	if !s.started {
-		s.started = true
-		files, err := inputFiles(ctx, s.kind, s.pattern, s.only)
-		if err != nil {
-			s.failed = err
-			return nil, err
-		}
-		s.files = files
-		s.maxRows, s.maxBytes = s.env.BatchRows, s.env.BatchBytes
-		if s.maxRows <= 0 {
-			s.maxRows = pipelines.DefaultBatchRows
-		}
-		if s.maxBytes <= 0 {
-			s.maxBytes = pipelines.DefaultBatchBytes
-		}
+	if err := s.start(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.fill(ctx); err != nil {
 		s.failed = err
