@@ -386,10 +386,8 @@ func (r *run) snapshotStage(ctx context.Context, idx int, sr *stageRun, comp any
 
 // checkpoint commits the sinks and saves the journal at a barrier.
 func (r *run) checkpoint(ctx context.Context, cp *Checkpoint) error {
-	for _, wait := range cp.waits {
-		if err := wait(); err != nil {
-			return fmt.Errorf("checkpoint log: %w", err)
-		}
+	if err := waitAll(cp.waits); err != nil {
+		return fmt.Errorf("checkpoint log: %w", err)
 	}
 	for _, s := range r.sinks {
 		if err := s.sink.Commit(ctx); err != nil {
