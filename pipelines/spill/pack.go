@@ -1,12 +1,6 @@
 package spill
 
-import (
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/curatehq/curate/pipelines"
-)
+import "github.com/apache/arrow-go/v18/arrow"
 
 // Token id lists whose ids fit 16 bits are stored as list<uint16>
 // (pipelines.PackTokenLists) and widened again when read.
@@ -21,12 +15,4 @@ func isTokenList(t arrow.DataType) bool {
 func isInt32List(t arrow.DataType) bool {
 	lt, ok := t.(*arrow.ListType)
 	return ok && lt.Elem().ID() == arrow.INT32
-}
-
-func packRecord(alloc memory.Allocator, rec arrow.Record) arrow.Record {
-	return pipelines.PackTokenLists(alloc, rec)
-}
-
-func widenList(alloc memory.Allocator, a *array.List, want arrow.DataType) arrow.Array {
-	return pipelines.WidenTokenList(alloc, a, want)
 }

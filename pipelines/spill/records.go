@@ -99,7 +99,7 @@ func (r *Records) Append(ctx context.Context, rec arrow.Record) (int64, error) {
 	if err := r.addFields(rec.Schema()); err != nil {
 		return first, err
 	}
-	stored := packRecord(r.alloc, rec)
+	stored := pipelines.PackTokenLists(r.alloc, rec)
 	defer stored.Release()
 	if r.fw == nil || !r.files[len(r.files)-1].schema.Equal(stored.Schema()) {
 		if err := r.closeFile(); err != nil {
@@ -186,7 +186,7 @@ func unionType(a, b arrow.DataType) (arrow.DataType, error) {
 		return a, nil
 	case scalarExtra(a) && scalarExtra(b):
 		return arrow.BinaryTypes.String, nil
-	case isTokenList(a) && isTokenList(b): // packed by packRecord, or not
+	case isTokenList(a) && isTokenList(b): // packed by pipelines.PackTokenLists, or not
 		if isInt32List(a) {
 			return a, nil
 		}
@@ -654,7 +654,7 @@ func (r *Records) conform(rec arrow.Record, remap []int, raw bool, path string) 
 				l.Retain()
 				break
 			}
-			cols[i] = widenList(r.alloc, l, want)
+			cols[i] = pipelines.WidenTokenList(r.alloc, l, want)
 		default:
 			c, err := castText(r.alloc, rec.Column(src))
 			if err != nil {
