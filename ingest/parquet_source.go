@@ -230,7 +230,7 @@ func (s *parquetSource) plan(c *parquetFile) (reject string) {
 			name = "input_" + name
 		}
 		name = validUTF8(name)
-		e := pqExtra{name: name, col: col, nested: -1}
+		e := pqExtra{name: name, col: col}
 		if flat {
 			e.kind = fl.Type().Kind()
 		} else {
@@ -253,9 +253,6 @@ func (s *parquetSource) plan(c *parquetFile) (reject string) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(extras)) {
 		e := extras[name]
-		if e.col == nil && e.nested < 0 {
-			continue
-		}
 		var t arrow.DataType = arrow.BinaryTypes.String
 		if e.col != nil {
 			switch e.kind {
