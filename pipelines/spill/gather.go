@@ -789,13 +789,10 @@ func (gc *gatherCols) located(c, lc int, refs []rowRef, want arrow.DataType) (ar
 			return nil, fmt.Errorf("column of %s", col.DataType())
 		}
 	}
-	offs := memory.NewResizableBuffer(gc.alloc)
+	offs, vals := gc.varBuffers(n, int(total*unit))
 	defer offs.Release()
-	offs.Resize((n + 1) * 4)
-	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
-	vals := memory.NewResizableBuffer(gc.alloc)
 	defer vals.Release()
-	vals.Resize(int(total * unit))
+	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
 	d := vals.Bytes()
 	var pos int64 // output units
 	for i, r := range refs {
@@ -846,23 +843,9 @@ func (gc *gatherCols) located(c, lc int, refs []rowRef, want arrow.DataType) (ar
 		}
 	}
 	o[n] = int32(pos)
-	valid := gc.validity(n, nulls, func(i int) bool {
+	return gc.varArray(want, n, nulls, func(i int) bool {
 		return srcs[i].size >= 0 || gc.parts[refs[i].part].Column(c).IsValid(int(refs[i].row))
-	})
-	if valid != nil {
-		defer valid.Release()
-	}
-	if unit == 1 {
-		ad := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, offs, vals}, nil, nulls, 0)
-		defer ad.Release()
-		return array.NewStringData(ad), nil
-	}
-	lt := want.(*arrow.ListType)
-	child := array.NewData(lt.Elem(), int(total), []*memory.Buffer{nil, vals}, nil, 0, 0)
-	defer child.Release()
-	ad := array.NewData(want, n, []*memory.Buffer{valid, offs}, []arrow.ArrayData{child}, nulls, 0)
-	defer ad.Release()
-	return array.NewListData(ad), nil
+	}, offs, vals, int(total)), nil
 }
 
 func (gc *gatherCols) release() {
@@ -898,19 +881,41 @@ func (gc *gatherCols) column(c int, refs []rowRef, want arrow.DataType) (arrow.A
 	return gc.takeColumn(c, refs)
 }
 
-// validity returns a validity bitmap for n rows with valid(i) set, or nil
-// when nulls is 0.
-func (gc *gatherCols) validity(n, nulls int, valid func(i int) bool) *memory.Buffer {
-	if nulls == 0 {
-		return nil
+// varBuffers allocates the offsets of n rows and size bytes of values of a
+// text or list column copied in place (see varArray); the caller releases
+// both.
+func (gc *gatherCols) varBuffers(n, size int) (offs, vals *memory.Buffer) {
+	offs = memory.NewResizableBuffer(gc.alloc)
+	offs.Resize((n + 1) * 4)
+	vals = memory.NewResizableBuffer(gc.alloc)
+	vals.Resize(size)
+	return offs, vals
+}
+
+// varArray assembles n rows of want (utf8, or a list of nvals values) from
+// offs and vals (borrowed), the nulls rows where valid is false null.
+func (gc *gatherCols) varArray(want arrow.DataType, n, nulls int, valid func(i int) bool, offs, vals *memory.Buffer, nvals int) arrow.Array {
+	var bits *memory.Buffer
+	if nulls > 0 {
+		bits = memory.NewResizableBuffer(gc.alloc)
+		defer bits.Release()
+		bits.Resize(int(bitutil.BytesForBits(int64(n))))
+		b := bits.Bytes()
+		for i := range n {
+			bitutil.SetBitTo(b, i, valid(i))
+		}
 	}
-	buf := memory.NewResizableBuffer(gc.alloc)
-	buf.Resize(int(bitutil.BytesForBits(int64(n))))
-	bits := buf.Bytes()
-	for i := range n {
-		bitutil.SetBitTo(bits, i, valid(i))
+	lt, ok := want.(*arrow.ListType)
+	if !ok {
+		ad := array.NewData(want, n, []*memory.Buffer{bits, offs, vals}, nil, nulls, 0)
+		defer ad.Release()
+		return array.NewStringData(ad)
 	}
-	return buf
+	child := array.NewData(lt.Elem(), nvals, []*memory.Buffer{nil, vals}, nil, 0, 0)
+	defer child.Release()
+	ad := array.NewData(want, n, []*memory.Buffer{bits, offs}, []arrow.ArrayData{child}, nulls, 0)
+	defer ad.Release()
+	return array.NewListData(ad)
 }
 
 // strings copies utf8 rows into one offsets and one data buffer.
@@ -923,13 +928,10 @@ func (gc *gatherCols) strings(c int, refs []rowRef) arrow.Array {
 		}
 		total += a.ValueLen(int(r.row))
 	}
-	offs := memory.NewResizableBuffer(gc.alloc)
+	offs, data := gc.varBuffers(n, total)
 	defer offs.Release()
-	offs.Resize((n + 1) * 4)
-	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
-	data := memory.NewResizableBuffer(gc.alloc)
 	defer data.Release()
-	data.Resize(total)
+	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
 	d := data.Bytes()
 	pos := 0
 	for i, r := range refs {
@@ -937,13 +939,12 @@ func (gc *gatherCols) strings(c int, refs []rowRef) arrow.Array {
 		pos += copy(d[pos:], gc.parts[r.part].Column(c).(*array.String).Value(int(r.row)))
 	}
 	o[n] = int32(pos)
-	valid := gc.validity(n, nulls, func(i int) bool { return gc.parts[refs[i].part].Column(c).IsValid(int(refs[i].row)) })
-	if valid != nil {
-		defer valid.Release()
-	}
-	ad := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, offs, data}, nil, nulls, 0)
-	defer ad.Release()
-	return array.NewStringData(ad)
+	return gc.varArray(arrow.BinaryTypes.String, n, nulls, gc.validAt(c, refs), offs, data, total)
+}
+
+// validAt reports whether row i of refs is valid in column c of the parts.
+func (gc *gatherCols) validAt(c int, refs []rowRef) func(i int) bool {
+	return func(i int) bool { return gc.parts[refs[i].part].Column(c).IsValid(int(refs[i].row)) }
 }
 
 // tokenList copies token id lists, packed (uint16) or not (int32), into a
@@ -983,13 +984,10 @@ func (gc *gatherCols) tokenList(c int, refs []rowRef, want *arrow.ListType) (arr
 	if wide {
 		size = 4
 	}
-	offs := memory.NewResizableBuffer(gc.alloc)
+	offs, vals := gc.varBuffers(n, total*size)
 	defer offs.Release()
-	offs.Resize((n + 1) * 4)
-	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
-	vals := memory.NewResizableBuffer(gc.alloc)
 	defer vals.Release()
-	vals.Resize(total * size)
+	o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
 	var d32 []int32
 	var d16 []uint16
 	if wide {
@@ -1022,15 +1020,7 @@ func (gc *gatherCols) tokenList(c int, refs []rowRef, want *arrow.ListType) (arr
 		pos += int(e - s)
 	}
 	o[n] = int32(pos)
-	valid := gc.validity(n, nulls, func(i int) bool { return gc.parts[refs[i].part].Column(c).IsValid(int(refs[i].row)) })
-	if valid != nil {
-		defer valid.Release()
-	}
-	child := array.NewData(want.Elem(), total, []*memory.Buffer{nil, vals}, nil, 0, 0)
-	defer child.Release()
-	ad := array.NewData(want, n, []*memory.Buffer{valid, offs}, []arrow.ArrayData{child}, nulls, 0)
-	defer ad.Release()
-	return array.NewListData(ad), true
+	return gc.varArray(want, n, nulls, gc.validAt(c, refs), offs, vals, total), true
 }
 
 type valueArray[T any] interface {
