@@ -446,16 +446,17 @@ func (s *parquetSource) readText(c *parquetFile) (k, n int, err error) {
 				k++
 				continue
 			}
+			size := len(b)
 			if utf8.Valid(b) {
 				tb.BinaryBuilder.Append(b)
 			} else {
 				fixed := pipelines.ValidUTF8(string(b))
 				tb.Append(fixed)
-				b = []byte(fixed)
+				size = len(fixed)
 				s.invalid++
 			}
-			s.textBytes += int64(len(b))
-			s.bytes += int64(len(b)) + 32
+			s.textBytes += int64(size)
+			s.bytes += int64(size) + 32
 			k++
 			n++
 		}
