@@ -806,10 +806,18 @@ func TestGatherLocated(t *testing.T) {
 					}
 					var buf bytes.Buffer
 					w := ipc.NewWriter(&buf, ipc.WithSchema(stored.Schema()), ipc.WithAllocator(alloc))
-					w.Write(stored)
-					w.Close()
-					r.AppendStored(b, pipelines.LogFrame{Path: log, Offset: off, Length: int64(buf.Len())})
-					f.Write(buf.Bytes())
+					if err := w.Write(stored); err != nil {
+						t.Fatal(err)
+					}
+					if err := w.Close(); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := r.AppendStored(b, pipelines.LogFrame{Path: log, Offset: off, Length: int64(buf.Len())}); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := f.Write(buf.Bytes()); err != nil {
+						t.Fatal(err)
+					}
 					off += int64(buf.Len())
 				}
 				b.Release()
@@ -827,7 +835,7 @@ func TestGatherLocated(t *testing.T) {
 			// columns located.
 			g.cands = locCandidates(r.union)
 			var located int
-			r.scanFrames(ctx, true, false, func(rec arrow.Record, first int64, fr *frame) error {
+			err = r.scanFrames(ctx, true, false, func(rec arrow.Record, first int64, fr *frame) error {
 				for _, l := range g.locate(rec, fr) {
 					if l.unit > 0 {
 						located++
@@ -835,6 +843,9 @@ func TestGatherLocated(t *testing.T) {
 				}
 				return nil
 			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			if located != 2*(rows/50-1) {
 				t.Errorf("%d columns of batches located, want %d", located, 2*(rows/50-1))
 			}
@@ -893,10 +904,15 @@ func TestGatherEmitError(t *testing.T) {
 	defer r.Close()
 	for from := 0; from < 1000; from += 100 {
 		b := docBatch(alloc, from, 100, "")
-		r.Append(ctx, b)
+		_, err := r.Append(ctx, b)
 		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	r.Finish()
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
 	for _, bucket := range []int64{1 << 30, 8 << 10} {
 		g, err := r.Gather(pipelines.NewBudget(1<<30), bucket)
 		if err != nil {
