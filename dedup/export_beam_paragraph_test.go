@@ -1,7 +1,6 @@
 package dedup
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -57,8 +56,13 @@ func TestParagraphTwoPassEqualsEmit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := runBarrier(t, local, alloc, docs, batch)
-			wantDrop := annotations(t, alloc, docs, batch, p)
+			defer local.Close()
+			var want []emitted
+			var wantDrop []string
+			absorbEmit(t, local, alloc, docs, batch, func(rec arrow.Record) {
+				want = append(want, rows(rec)...)
+				wantDrop = append(wantDrop, dropColumn(rec)...)
+			})
 
 			g, err := NewParagraph(params(t, paragraphSpec, p), testEnv(t, alloc))
 			if err != nil {
@@ -120,17 +124,7 @@ func TestParagraphTwoPassEqualsEmit(t *testing.T) {
 	}
 }
 
-func rows(rec arrow.Record) []emitted {
-	ids, _ := pipelines.StringCol(rec, pipelines.ColID)
-	texts := pipelines.Texts(rec)
-	removed := rec.Column(pipelines.Col(rec, ColParagraphsRemoved)).(*array.Int64)
-	var out []emitted
-	for r := 0; r < int(rec.NumRows()); r++ {
-		out = append(out, emitted{ids.Value(r), texts.Value(r), removed.Value(r)})
-	}
-	return out
-}
-
+// dropColumn returns the paragraph_drop column of rec, or nil without one.
 func dropColumn(rec arrow.Record) []string {
 	c := pipelines.Col(rec, "paragraph_drop")
 	if c < 0 {
@@ -140,29 +134,6 @@ func dropColumn(rec arrow.Record) []string {
 	out := make([]string, col.Len())
 	for i := range out {
 		out[i] = col.Value(i)
-	}
-	return out
-}
-
-// annotations runs Emit once more and returns its paragraph_drop column.
-func annotations(t *testing.T, alloc memory.Allocator, docs []pipelinetest.Doc, batch int, p map[string]any) []string {
-	t.Helper()
-	g, err := NewParagraph(params(t, paragraphSpec, p), testEnv(t, alloc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for i := 0; i < len(docs); i += batch {
-		rec := pipelinetest.Batch(alloc, docs[i:min(len(docs), i+batch)]...)
-		err := g.Absorb(ctx, rec)
-		rec.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	var out []string
-	if err := g.Emit(ctx, func(rec arrow.Record) error { out = append(out, dropColumn(rec)...); return nil }); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -23,6 +23,15 @@ type emitted struct {
 // runBarrier absorbs docs in batches and collects what Emit sends.
 func runBarrier(t testing.TB, g pipelines.Barrier, alloc memory.Allocator, docs []pipelinetest.Doc, batch int) []emitted {
 	t.Helper()
+	var out []emitted
+	absorbEmit(t, g, alloc, docs, batch, func(rec arrow.Record) { out = append(out, rows(rec)...) })
+	return out
+}
+
+// absorbEmit absorbs docs in batches of batch, then calls fn with each
+// record Emit sends.
+func absorbEmit(t testing.TB, g pipelines.Barrier, alloc memory.Allocator, docs []pipelinetest.Doc, batch int, fn func(arrow.Record)) {
+	t.Helper()
 	ctx := context.Background()
 	for i := 0; i < len(docs); i += batch {
 		rec := pipelinetest.Batch(alloc, docs[i:min(len(docs), i+batch)]...)
@@ -32,18 +41,19 @@ func runBarrier(t testing.TB, g pipelines.Barrier, alloc memory.Allocator, docs 
 			t.Fatal(err)
 		}
 	}
-	var out []emitted
-	err := g.Emit(ctx, func(rec arrow.Record) error {
-		ids, _ := pipelines.StringCol(rec, pipelines.ColID)
-		texts := pipelines.Texts(rec)
-		removed := rec.Column(pipelines.Col(rec, ColParagraphsRemoved)).(*array.Int64)
-		for r := 0; r < int(rec.NumRows()); r++ {
-			out = append(out, emitted{ids.Value(r), texts.Value(r), removed.Value(r)})
-		}
-		return nil
-	})
-	if err != nil {
+	if err := g.Emit(ctx, func(rec arrow.Record) error { fn(rec); return nil }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// rows returns the id, text and paragraphs_removed of each row of rec.
+func rows(rec arrow.Record) []emitted {
+	ids, _ := pipelines.StringCol(rec, pipelines.ColID)
+	texts := pipelines.Texts(rec)
+	removed := rec.Column(pipelines.Col(rec, ColParagraphsRemoved)).(*array.Int64)
+	var out []emitted
+	for r := 0; r < int(rec.NumRows()); r++ {
+		out = append(out, emitted{ids.Value(r), texts.Value(r), removed.Value(r)})
 	}
 	return out
 }
