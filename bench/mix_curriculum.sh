@@ -72,21 +72,22 @@ run() { # name -> prints "seconds peak_rss_kb cpu_seconds"
 }
 
 # RUNS pairs, alternating; the ratio line uses each pipeline's best run.
-best_s="" best_cpu_a="" best_cpu_b=""
+: >"$WORK/runs"
 for ((i = 1; i <= RUNS; i++)); do
 	read -r base_s base_kb base_cpu < <(run base)
 	read -r mixed_s mixed_kb mixed_cpu < <(run mixed)
 	[[ $RUNS -gt 1 ]] && echo "run $i:"
 	printf '%-6s %8.1f s  cpu %8.1f s  peak RSS %6d MB\n' base "$base_s" "$base_cpu" $((base_kb / 1024)) mixed "$mixed_s" "$mixed_cpu" $((mixed_kb / 1024))
-	best=$(awk -v p="$best_s" -v a="$base_s" -v b="$mixed_s" -v ca="$base_cpu" -v cb="$mixed_cpu" -v pa="$best_cpu_a" -v pb="$best_cpu_b" 'BEGIN {
-		split(p, x, ","); if (p == "" || a < x[1]) x[1] = a; if (p == "" || b < x[2]) x[2] = b
-		if (pa == "" || ca < pa) pa = ca; if (pb == "" || cb < pb) pb = cb
-		print x[1] "," x[2], pa, pb }')
-	read -r best_s best_cpu_a best_cpu_b <<<"$best"
+	echo "$base_s $mixed_s $base_cpu $mixed_cpu" >>"$WORK/runs"
 done
-awk -v p="$best_s" -v ca="$best_cpu_a" -v cb="$best_cpu_b" -v n="$RUNS" 'BEGIN {
-	split(p, x, ","); r = x[1] / x[2]
-	printf "ratio (base/mixed speed%s): %.2f  goal >= 0.50: %s   (cpu-time ratio %.2f)\n", (n > 1 ? ", best of " n : ""), r, (r >= 0.5 ? "ok" : "MISSED"), ca / cb }'
+awk -v n="$RUNS" '
+	NR == 1 || $1 < a { a = $1 }
+	NR == 1 || $2 < b { b = $2 }
+	NR == 1 || $3 < ca { ca = $3 }
+	NR == 1 || $4 < cb { cb = $4 }
+	END {
+		r = a / b
+		printf "ratio (base/mixed speed%s): %.2f  goal >= 0.50: %s   (cpu-time ratio %.2f)\n", (n > 1 ? ", best of " n : ""), r, (r >= 0.5 ? "ok" : "MISSED"), ca / cb }' "$WORK/runs"
 echo "achieved mix (mixer.weights report):"
 if command -v python3 >/dev/null; then
 	python3 - "$WORK/mixed.report.json" <<'PY'
