@@ -21,6 +21,7 @@ package curatebeam
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -126,13 +127,5 @@ func collect[T any](next func(*T) bool) []T {
 
 // sortBatches puts batches back into input order.
 func sortBatches(bs []Batch) {
-	slices.SortFunc(bs, func(a, b Batch) int {
-		switch {
-		case a.Key < b.Key:
-			return -1
-		case a.Key > b.Key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(bs, func(a, b Batch) int { return cmp.Compare(a.Key, b.Key) })
 }

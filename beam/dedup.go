@@ -1,6 +1,7 @@
 package curatebeam
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -179,7 +180,7 @@ type indexWriteFn struct {
 
 func (f *indexWriteFn) ProcessElement(ctx context.Context, _ []byte, entries func(*IndexEntry) bool) error {
 	all := collect(entries)
-	slices.SortFunc(all, func(a, b IndexEntry) int { return cmpInt64(a.Order, b.Order) })
+	slices.SortFunc(all, func(a, b IndexEntry) int { return cmp.Compare(a.Order, b.Order) })
 	comp, s, _, err := buildStage(f.Config, f.Stage)
 	if err != nil {
 		return err
@@ -230,7 +231,7 @@ type verifyFn struct {
 
 func (f *verifyFn) ProcessElement(key string, group func(*Member) bool, emit func(int64, Verdict), index func(IndexEntry)) {
 	ms := collect(group)
-	slices.SortFunc(ms, func(a, b Member) int { return cmpInt64(a.Order, b.Order) })
+	slices.SortFunc(ms, func(a, b Member) int { return cmp.Compare(a.Order, b.Order) })
 	if f.Index {
 		switch {
 		case f.MinEqual == 0 && ms[0].Batch != indexBatch:

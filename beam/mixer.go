@@ -1,6 +1,7 @@
 package curatebeam
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -108,7 +109,7 @@ type offsetsFn struct {
 
 func (f *offsetsFn) ProcessElement(_ []byte, prefixes func(*Prefix) bool, emit func(Offsets)) error {
 	all := collect(prefixes)
-	slices.SortFunc(all, func(a, b Prefix) int { return cmpInt64(a.Key, b.Key) })
+	slices.SortFunc(all, func(a, b Prefix) int { return cmp.Compare(a.Key, b.Key) })
 	out := Offsets{Width: f.Width, Keys: make([]int64, len(all)), Sums: make([]int64, len(all)*f.Width)}
 	run := make([]int64, f.Width)
 	for i, p := range all {

@@ -2,6 +2,7 @@ package curatebeam
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -88,7 +89,7 @@ func (f *phasedKeyFn) ProcessElement(ctx context.Context, b Batch, offsets func(
 		for firsts(&name, &order) {
 			all = append(all, first{name, order})
 		}
-		slices.SortFunc(all, func(a, b first) int { return cmpInt64(a.order, b.order) })
+		slices.SortFunc(all, func(a, b first) int { return cmp.Compare(a.order, b.order) })
 		f.domains = map[string]int{}
 		for i, d := range all {
 			f.domains[d.name] = i

@@ -2,6 +2,7 @@ package curatebeam
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -273,7 +274,7 @@ func (f *planFn) ProcessElement(ctx context.Context, _ []byte, sizes func(*SizeI
 	}
 	limit := c.Params.Size("shard_bytes")
 	all := collect(sizes)
-	slices.SortFunc(all, func(a, b SizeInfo) int { return cmpInt64(a.Key, b.Key) })
+	slices.SortFunc(all, func(a, b SizeInfo) int { return cmp.Compare(a.Key, b.Key) })
 	shard, raw := int32(0), int64(0)
 	var open *arrow.Schema // the parquet shard's opening batch's schema
 	schemas := map[string]*arrow.Schema{}
@@ -318,16 +319,6 @@ func countRows(all []SizeInfo) int {
 		n += len(s.Sizes)
 	}
 	return n
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // splitFn cuts a batch into its shards' parts.

@@ -1,6 +1,7 @@
 package curatebeam
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -173,7 +174,7 @@ func (f *tokenPlanFn) ProcessElement(ctx context.Context, _ []byte, sizes func(*
 	limit := sink.ShardTokens()
 	sink.Abort() // nothing written: the folder is untouched
 	all := collect(sizes)
-	slices.SortFunc(all, func(a, b TokenSizes) int { return cmpInt64(a.Key, b.Key) })
+	slices.SortFunc(all, func(a, b TokenSizes) int { return cmp.Compare(a.Key, b.Key) })
 
 	// The local writers remove their store's old manifest before their
 	// first byte, so a half-rewritten store never passes for a complete
