@@ -298,7 +298,7 @@ func (g *Gather) Emit(ctx context.Context, maxRows int, maxBytes int64, emit fun
 			defer f.Close()
 			err := f.Finish()
 			if err == nil {
-				err = f.scanAhead(ctx, true, func(rec arrow.Record, _ int64) error {
+				err = f.scanFrames(ctx, true, false, func(rec arrow.Record, _ int64, _ *frame) error {
 					rec.Retain()
 					parts = append(parts, rec)
 					return nil

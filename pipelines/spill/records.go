@@ -275,20 +275,16 @@ func (r *Records) Schema() *arrow.Schema { return r.schema }
 // goroutine reads (and widens) the next batches while fn works on one; fn is
 // called from one goroutine at a time, and Scan returns after the last call.
 func (r *Records) Scan(ctx context.Context, fn func(rec arrow.Record, first int64) error) error {
-	return r.scanAhead(ctx, false, fn)
+	return r.scanFrames(ctx, false, false, func(rec arrow.Record, first int64, _ *frame) error { return fn(rec, first) })
 }
 
-// scanAhead is Scan; raw keeps token lists stored packed as list<uint16>
+// scanFrames is Scan; raw keeps token lists stored packed as list<uint16>
 // instead of widening them (Gather widens them only in its final copy), so
-// a batch's schema may differ from the union schema in those columns.
-func (r *Records) scanAhead(ctx context.Context, raw bool, fn func(rec arrow.Record, first int64) error) error {
-	return r.scanFrames(ctx, raw, false, func(rec arrow.Record, first int64, _ *frame) error { return fn(rec, first) })
-}
-
-// scanFrames is scanAhead that also tells, for a batch added by
-// AppendStored and decoded in place, where its bytes lie (nil otherwise).
-// reuse recycles a frame's buffer once fn returns: only for an fn that
-// keeps nothing of the batch (not even a string of it) past the call.
+// a batch's schema may differ from the union schema in those columns. fn is
+// also told, for a batch added by AppendStored and decoded in place, where
+// its bytes lie (nil otherwise). reuse recycles a frame's buffer once fn
+// returns: only for an fn that keeps nothing of the batch (not even a
+// string of it) past the call.
 func (r *Records) scanFrames(ctx context.Context, raw, reuse bool, fn func(rec arrow.Record, first int64, fr *frame) error) error {
 	if !r.done {
 		return errors.New("spill: Records.Scan before Finish")
