@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -63,17 +62,9 @@ func benchRead(b *testing.B, workers int) {
 		env := pipelines.TestEnv(memory.NewGoAllocator(), "")
 		env.Workers = workers
 		src := newSource(b, "jsonl", env, map[string]any{"path": path})
-		for {
-			rec, err := src.Next(context.Background())
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			rec.Release()
+		if err := eachBatch(src, func(arrow.Record) {}); err != nil {
+			b.Fatal(err)
 		}
-		src.Close()
 	}
 }
 
@@ -90,23 +81,19 @@ func BenchmarkJSONLWrite(b *testing.B) {
 	src := newSource(b, "jsonl", env, map[string]any{"path": path})
 	var recs []arrow.Record
 	var bytes int64
-	for {
-		rec, err := src.Next(context.Background())
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
+	err := eachBatch(src, func(rec arrow.Record) {
 		bytes += textBytes(rec)
+		rec.Retain()
 		recs = append(recs, rec)
-	}
-	src.Close()
+	})
 	defer func() {
 		for _, r := range recs {
 			r.Release()
 		}
 	}()
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, workers := range []int{1, 2} {
 		b.Run("workers="+string(rune('0'+workers)), func(b *testing.B) {
 			b.SetBytes(bytes)
@@ -155,21 +142,14 @@ func BenchmarkParquetSource(b *testing.B) {
 		src := newSource(b, "jsonl", env, map[string]any{"path": path})
 		sink := newSink(b, "parquet", env, map[string]any{"path": codec, "compression": codec})
 		bytes = 0
-		for {
-			rec, err := src.Next(context.Background())
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
+		if err := eachBatch(src, func(rec arrow.Record) {
 			bytes += textBytes(rec)
 			if err := sink.Write(context.Background(), rec); err != nil {
 				b.Fatal(err)
 			}
-			rec.Release()
+		}); err != nil {
+			b.Fatal(err)
 		}
-		src.Close()
 		if err := sink.Close(context.Background()); err != nil {
 			b.Fatal(err)
 		}
@@ -181,17 +161,9 @@ func BenchmarkParquetSource(b *testing.B) {
 			cpu := cpuSeconds()
 			for range b.N {
 				src := newSource(b, "parquet", pipelines.TestEnv(memory.NewGoAllocator(), dir), map[string]any{"path": codec})
-				for {
-					rec, err := src.Next(context.Background())
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					rec.Release()
+				if err := eachBatch(src, func(arrow.Record) {}); err != nil {
+					b.Fatal(err)
 				}
-				src.Close()
 			}
 			b.StopTimer()
 			if c := cpuSeconds() - cpu; c > 0 {

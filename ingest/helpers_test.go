@@ -92,17 +92,24 @@ func readAll(t testing.TB, src pipelines.Source) []row {
 }
 
 func drain(src pipelines.Source) ([]row, error) {
-	defer src.Close()
 	var rows []row
+	err := eachBatch(src, func(rec arrow.Record) { rows = append(rows, recordRows(rec)...) })
+	return rows, err
+}
+
+// eachBatch hands fn every batch of src (borrowed: released after fn
+// returns) until the input ends, then closes src.
+func eachBatch(src pipelines.Source, fn func(rec arrow.Record)) error {
+	defer src.Close()
 	for {
 		rec, err := src.Next(context.Background())
 		if errors.Is(err, io.EOF) {
-			return rows, nil
+			return nil
 		}
 		if err != nil {
-			return rows, err
+			return err
 		}
-		rows = append(rows, recordRows(rec)...)
+		fn(rec)
 		rec.Release()
 	}
 }

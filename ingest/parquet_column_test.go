@@ -2,11 +2,8 @@ package ingest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand"
 	"reflect"
 	"strings"
@@ -140,14 +137,7 @@ func TestParquetSourceColumns(t *testing.T) {
 		env.BatchBytes = int64(100 + r.Intn(3000))
 		src := newSource(t, "parquet", env, map[string]any{"path": "w.parquet"})
 		var got []row
-		for {
-			rec, err := src.Next(context.Background())
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		if err := eachBatch(src, func(rec arrow.Record) {
 			if rec.NumRows() > int64(env.BatchRows) {
 				t.Errorf("batch of %d rows, bound %d", rec.NumRows(), env.BatchRows)
 			}
@@ -155,9 +145,9 @@ func TestParquetSourceColumns(t *testing.T) {
 				t.Errorf("batch of %d text bytes, bound %d", tb, env.BatchBytes)
 			}
 			got = append(got, recordRows(rec)...)
-			rec.Release()
+		}); err != nil {
+			t.Fatal(err)
 		}
-		src.Close()
 		want, rejected := wantWide("w.parquet", docs)
 		if len(got) != len(want) {
 			t.Fatalf("it %d: %d rows, want %d", it, len(got), len(want))
@@ -215,16 +205,8 @@ func TestParquetSourceHugeDocument(t *testing.T) {
 	env := checkedEnv(t, dir, 1)
 	env.BatchBytes = 4000
 	src := newSource(t, "parquet", env, map[string]any{"path": "h.parquet"})
-	defer src.Close()
 	n := 0
-	for {
-		rec, err := src.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := eachBatch(src, func(rec arrow.Record) {
 		texts := pipelines.Texts(rec)
 		for i := range texts.Len() {
 			if len(texts.Value(i)) > 1000 && (n+i != 120 || rec.NumRows() > 1 && i == 0) {
@@ -235,7 +217,8 @@ func TestParquetSourceHugeDocument(t *testing.T) {
 			t.Errorf("batch of %d rows holds %d text bytes", rec.NumRows(), tb)
 		}
 		n += int(rec.NumRows())
-		rec.Release()
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if n != 200 {
 		t.Errorf("%d documents", n)
@@ -305,16 +288,8 @@ func TestParquetSourceSchemaPerFile(t *testing.T) {
 	writeFile(t, dir, "c.parquet", parquetBytes(t, []pqDoc{{Text: ptr("c0")}}, 1))
 	env := checkedEnv(t, dir, 1)
 	src := newSource(t, "parquet", env, map[string]any{"path": "*.parquet"})
-	defer src.Close()
 	var shapes []string
-	for {
-		rec, err := src.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := eachBatch(src, func(rec arrow.Record) {
 		var cols []string
 		for _, f := range rec.Schema().Fields() {
 			cols = append(cols, f.Name+":"+f.Type.String())
@@ -323,7 +298,8 @@ func TestParquetSourceSchemaPerFile(t *testing.T) {
 		if i := pipelines.Col(rec, "url"); i >= 0 && rec.Column(i).DataType() != arrow.BinaryTypes.String {
 			t.Errorf("url is %s", rec.Column(i).DataType())
 		}
-		rec.Release()
+	}); err != nil {
+		t.Fatal(err)
 	}
 	want := []string{
 		"3 id:utf8,text:utf8,source:utf8,domain:utf8,url:utf8",
