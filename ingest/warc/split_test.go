@@ -2,43 +2,14 @@ package warc
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/curatehq/curate/pipelines"
 )
-
-// rowsOf drains src into rows of column values and closes it.
-func rowsOf(t *testing.T, src pipelines.Source) []map[string]string {
-	t.Helper()
-	defer src.Close()
-	var rows []map[string]string
-	for {
-		rec, err := src.Next(context.Background())
-		if err == io.EOF {
-			return rows
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for r := 0; r < int(rec.NumRows()); r++ {
-			row := map[string]string{}
-			for c := 0; c < int(rec.NumCols()); c++ {
-				if !rec.Column(c).IsNull(r) {
-					row[rec.ColumnName(c)] = rec.Column(c).ValueStr(r)
-				}
-			}
-			rows = append(rows, row)
-		}
-		rec.Release()
-	}
-}
 
 // Reading each WARC file on its own through the FileSplitter gives exactly
 // the whole source's documents and rejects, in the same order.
@@ -56,19 +27,8 @@ func TestFileSplitterEqualsWholeSource(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "crawl", "s2", "c.warc"), []byte(noID+good1), 0o644)
 
 	build := func() (pipelines.Source, *pipelines.Env) {
-		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-		t.Cleanup(func() { mem.AssertSize(t, 0) })
-		env := pipelines.TestEnv(mem, dir)
-		env.Workers = 2
-		p, err := pipelines.NewParams(mustSpec(t), map[string]any{"path": "crawl/*/*.warc*"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, err := newSource(p, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return src, env
+		env := testEnv(t, dir, 2)
+		return openSource(t, env, map[string]any{"path": "crawl/*/*.warc*"}), env
 	}
 	whole, wenv := build()
 	want := rowsOf(t, whole)

@@ -76,12 +76,25 @@ func gz(parts ...string) []byte {
 
 func runSource(t *testing.T, path string) ([]map[string]string, *pipelines.Env) {
 	t.Helper()
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	env := pipelines.TestEnv(mem, "")
-	env.Workers = 3
+	env := testEnv(t, "", 3)
 	env.BatchRows = 5
-	p, err := pipelines.NewParams(mustSpec(t), map[string]any{"path": path, "domain": "web"})
+	return rowsOf(t, openSource(t, env, map[string]any{"path": path, "domain": "web"})), env
+}
+
+// testEnv returns an Env over a leak-checked allocator (checked when the
+// test ends) with paths relative to dir.
+func testEnv(t *testing.T, dir string, workers int) *pipelines.Env {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	env := pipelines.TestEnv(mem, dir)
+	env.Workers = workers
+	return env
+}
+
+// openSource builds a warc source with params.
+func openSource(t *testing.T, env *pipelines.Env, params map[string]any) pipelines.Source {
+	t.Helper()
+	p, err := pipelines.NewParams(mustSpec(t), params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +102,18 @@ func runSource(t *testing.T, path string) ([]map[string]string, *pipelines.Env) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return src
+}
+
+// rowsOf drains src into rows of column values and closes it.
+func rowsOf(t *testing.T, src pipelines.Source) []map[string]string {
+	t.Helper()
 	defer src.Close()
 	var rows []map[string]string
 	for {
 		rec, err := src.Next(context.Background())
 		if err == io.EOF {
-			break
+			return rows
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -110,7 +129,6 @@ func runSource(t *testing.T, path string) ([]map[string]string, *pipelines.Env) 
 		}
 		rec.Release()
 	}
-	return rows, env
 }
 
 func mustSpec(t *testing.T) *pipelines.Spec {
