@@ -197,15 +197,25 @@ func ids(t *testing.T, rec arrow.Record) []string {
 	return out
 }
 
-func TestRecordsScanUnionSchema(t *testing.T) {
+// newTestRecords returns a Records spilling into dir over a checked
+// allocator; the test's cleanup closes it, then fails the test if a buffer
+// of the allocator was not released.
+func newTestRecords(t *testing.T, dir string) (*Records, *memory.CheckedAllocator) {
+	t.Helper()
 	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer alloc.AssertSize(t, 0)
-	ctx := context.Background()
-	dir := t.TempDir()
+	t.Cleanup(func() { alloc.AssertSize(t, 0) })
 	r, err := NewRecords(dir, alloc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close() })
+	return r, alloc
+}
+
+func TestRecordsScanUnionSchema(t *testing.T) {
+	dir := t.TempDir()
+	r, alloc := newTestRecords(t, dir)
+	ctx := context.Background()
 	extras := []string{"", "score", "score", "", "url"}
 	var want []string
 	for i, e := range extras {
@@ -227,7 +237,7 @@ func TestRecordsScanUnionSchema(t *testing.T) {
 		t.Errorf("rows %d", r.Rows())
 	}
 	var got []string
-	err = r.Scan(ctx, func(rec arrow.Record, first int64) error {
+	err := r.Scan(ctx, func(rec arrow.Record, first int64) error {
 		if !rec.Schema().Equal(r.Schema()) {
 			t.Errorf("batch at %d: schema %s, want %s", first, rec.Schema(), r.Schema())
 		}
@@ -256,14 +266,8 @@ func TestRecordsScanUnionSchema(t *testing.T) {
 }
 
 func TestRecordsTypeChange(t *testing.T) {
-	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer alloc.AssertSize(t, 0)
+	r, alloc := newTestRecords(t, t.TempDir())
 	ctx := context.Background()
-	r, err := NewRecords(t.TempDir(), alloc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	// Sources type extra fields per batch: numbers, then text, then nulls
 	// only (float64) all become one text column.
 	batches := []arrow.Record{
@@ -335,16 +339,10 @@ func TestGather(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			defer alloc.AssertSize(t, 0)
-			ctx := context.Background()
 			dir := t.TempDir()
+			r, alloc := newTestRecords(t, dir)
+			ctx := context.Background()
 			budget := pipelines.NewBudget(1) // every sorter spills
-			r, err := NewRecords(dir, alloc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
 			var all []string
 			for from := 0; from < c.rows; from += 97 {
 				extra := ""
@@ -412,14 +410,8 @@ func TestGather(t *testing.T) {
 }
 
 func TestGatherTextsSurvive(t *testing.T) {
-	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer alloc.AssertSize(t, 0)
+	r, alloc := newTestRecords(t, t.TempDir())
 	ctx := context.Background()
-	r, err := NewRecords(t.TempDir(), alloc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	b := pipelinetest.Texts(alloc, "alpha", "", "gamma \u00e9\u00e8", "delta")
 	r.Append(ctx, b)
 	b.Release()
@@ -540,14 +532,8 @@ func checkTokens(t *testing.T, rec arrow.Record) {
 // TestRecordsPackedTokens: token lists are stored narrowed when their ids
 // fit 16 bits and read back exactly, next to batches whose ids do not.
 func TestRecordsPackedTokens(t *testing.T) {
-	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer alloc.AssertSize(t, 0)
+	r, alloc := newTestRecords(t, t.TempDir())
 	ctx := context.Background()
-	r, err := NewRecords(t.TempDir(), alloc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	want := [][]int32{{0, 65535, 7}, nil, {}, {70000, 1}, {3}}
 	for _, batch := range [][][]int32{want[:3], want[3:]} {
 		lb := array.NewListBuilder(alloc, arrow.PrimitiveTypes.Int32)
@@ -603,14 +589,8 @@ func TestRecordsPackedTokens(t *testing.T) {
 // TestScanStopsOnError: an error from the callback ends the scan early with
 // that error and leaks nothing.
 func TestScanStopsOnError(t *testing.T) {
-	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer alloc.AssertSize(t, 0)
+	r, alloc := newTestRecords(t, t.TempDir())
 	ctx := context.Background()
-	r, err := NewRecords(t.TempDir(), alloc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	for from := 0; from < 200; from += 10 {
 		b := docBatch(alloc, from, 10, "")
 		r.Append(ctx, b)
@@ -619,7 +599,7 @@ func TestScanStopsOnError(t *testing.T) {
 	r.Finish()
 	calls := 0
 	stop := fmt.Errorf("enough")
-	err = r.Scan(ctx, func(arrow.Record, int64) error {
+	err := r.Scan(ctx, func(arrow.Record, int64) error {
 		calls++
 		if calls == 3 {
 			return stop
@@ -640,16 +620,11 @@ func TestScanStopsOnError(t *testing.T) {
 // runner's barrier log) are read back from there, in order with appended
 // ones, through Scan and Gather, and Close leaves their file alone.
 func TestRecordsAppendStored(t *testing.T) {
-	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer alloc.AssertSize(t, 0)
-	ctx := context.Background()
 	dir := t.TempDir()
+	r, alloc := newTestRecords(t, dir)
+	ctx := context.Background()
 	log := filepath.Join(dir, "log")
 	f, err := os.Create(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewRecords(dir, alloc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -740,20 +715,14 @@ func TestGatherLocated(t *testing.T) {
 	}{{1 << 30, false}, {64 << 10, false}, {1 << 30, true}, {64 << 10, true}} {
 		bucket := c.bucket
 		t.Run(fmt.Sprint(bucket, c.packed), func(t *testing.T) {
-			alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			defer alloc.AssertSize(t, 0)
-			ctx := context.Background()
 			dir := t.TempDir()
+			r, alloc := newTestRecords(t, dir)
+			ctx := context.Background()
 			log := filepath.Join(dir, "log")
 			f, err := os.Create(log)
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := NewRecords(dir, alloc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
 			text := func(n int) string {
 				if n%11 == 0 {
 					return "short"
@@ -894,14 +863,8 @@ func TestGatherLocated(t *testing.T) {
 // TestGatherEmitError: an error from emit ends Emit with that error, the
 // batches built ahead are released, and nothing hangs.
 func TestGatherEmitError(t *testing.T) {
-	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer alloc.AssertSize(t, 0)
+	r, alloc := newTestRecords(t, t.TempDir())
 	ctx := context.Background()
-	r, err := NewRecords(t.TempDir(), alloc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	for from := 0; from < 1000; from += 100 {
 		b := docBatch(alloc, from, 100, "")
 		_, err := r.Append(ctx, b)
