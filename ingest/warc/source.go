@@ -55,15 +55,22 @@ func newSource(p pipelines.Params, env *pipelines.Env) (pipelines.Source, error)
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no files match %s", pattern)
 	}
-	s := &source{env: env, pattern: pattern, domain: p.String("domain"), minChars: p.Int("min_chars"),
-		status: map[string]bool{}, files: files, b: pipelines.NewDocBuilder(env)}
+	settings := &source{env: env, pattern: pattern, domain: p.String("domain"), minChars: p.Int("min_chars"),
+		status: map[string]bool{}}
 	for _, st := range p.Strings("status") {
-		s.status[st] = true
+		settings.status[st] = true
 	}
+	return settings.over(files), nil
+}
+
+// over returns a source with s's settings and Env, ready to read files.
+func (s *source) over(files []storage.Info) *source {
+	n := &source{env: s.env, pattern: s.pattern, domain: s.domain, minChars: s.minChars, status: s.status,
+		files: files, b: pipelines.NewDocBuilder(s.env)}
 	for _, f := range files {
-		s.total += f.Size
+		n.total += f.Size
 	}
-	return s, nil
+	return n
 }
 
 // Progress implements pipelines.Progresser.
@@ -291,8 +298,7 @@ func (s *source) Files(ctx context.Context) ([]string, error) {
 func (s *source) OpenFile(ctx context.Context, path string) (pipelines.Source, error) {
 	for _, f := range s.files {
 		if f.Path == path {
-			return &source{env: s.env, pattern: s.pattern, domain: s.domain, minChars: s.minChars,
-				status: s.status, files: []storage.Info{f}, b: pipelines.NewDocBuilder(s.env), total: f.Size}, nil
+			return s.over([]storage.Info{f}), nil
 		}
 	}
 	return nil, fmt.Errorf("warc: %s is not one of the files of %s", path, s.pattern)
