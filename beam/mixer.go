@@ -360,7 +360,7 @@ func (f *mixAssignFn) Setup() error {
 		return err
 	}
 	if f.Curriculum >= 0 {
-		c, _, err := orderStage(f.Config, f.Curriculum)
+		c, err := orderStage(f.Config, f.Curriculum)
 		if err != nil {
 			return err
 		}
@@ -444,10 +444,10 @@ func (f *mixAssignFn) ProcessElement(ctx context.Context, b Batch, totals func(*
 	return nil
 }
 
-// mixWeights translates mixer.weights stage i; with curr >= 0 the
-// curriculum.order stage curr that follows it is translated with it (one
-// sort, as the local engine fuses them).
-func mixWeights(s beam.Scope, cfg Config, i, curr int, impulse, docs beam.PCollection) (beam.PCollection, error) {
+// mixWeights translates mixer.weights stage i, which weights nd domains;
+// with curr >= 0 the curriculum.order stage curr that follows it is
+// translated with it (one sort, as the local engine fuses them).
+func mixWeights(s beam.Scope, cfg Config, i, nd, curr int, impulse, docs beam.PCollection) (beam.PCollection, error) {
 	ms := mixStage{Config: cfg, Stage: i}
 	logs := beam.ParDo(s.Scope("log"), &mixLogFn{ms}, docs)
 	totals := beam.CombinePerKey(s.Scope("totals"), sumInt64, beam.ParDo(s.Scope("hist"), &mixHistFn{}, logs))
@@ -457,10 +457,6 @@ func mixWeights(s beam.Scope, cfg Config, i, curr int, impulse, docs beam.PColle
 	var offsets beam.PCollection
 	if curr < 0 {
 		prefixes := beam.ParDo(s.Scope("prefix"), &mixSumsFn{ms}, logs, beam.SideInput{Input: totals}, beam.SideInput{Input: sel})
-		nd, err := mixDomains(cfg, i)
-		if err != nil {
-			return beam.PCollection{}, err
-		}
 		offsets = beam.ParDo(s.Scope("offsets"), &offsetsFn{Width: 2 * nd}, impulse, beam.SideInput{Input: prefixes})
 	} else {
 		offsets = beam.Create(s.Scope("no offsets"), Offsets{})
@@ -468,7 +464,7 @@ func mixWeights(s beam.Scope, cfg Config, i, curr int, impulse, docs beam.PColle
 	keyed := beam.ParDo(s.Scope("assign"), &mixAssignFn{mixStage: ms, Curriculum: curr}, docs,
 		beam.SideInput{Input: totals}, beam.SideInput{Input: sel}, beam.SideInput{Input: offsets})
 	if curr >= 0 {
-		c, _, err := orderStage(cfg, curr)
+		c, err := orderStage(cfg, curr)
 		if err != nil {
 			return beam.PCollection{}, err
 		}
@@ -477,19 +473,4 @@ func mixWeights(s beam.Scope, cfg Config, i, curr int, impulse, docs beam.PColle
 		}
 	}
 	return rangeSort(s, cfg, i, impulse, keyed), nil
-}
-
-// mixDomains returns the number of weighted domains of mixer.weights stage i.
-func mixDomains(cfg Config, i int) (int, error) {
-	comp, _, barrier, err := buildStage(cfg, i)
-	if err != nil {
-		return 0, err
-	}
-	defer comp.close()
-	defer closeComponent(barrier)
-	m, ok := barrier.(*mixer.Weights)
-	if !ok {
-		return 0, fmt.Errorf("stage %d is not mixer.weights", i)
-	}
-	return len(m.Domains()), nil
 }

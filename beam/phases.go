@@ -255,16 +255,12 @@ func phasedSort(s beam.Scope, cfg Config, i, phases int, impulse, keyed beam.PCo
 	return rangeSort(s.Scope("by phase"), cfg, i, impulse, phased)
 }
 
-// phasedOrder translates curriculum.order with phases (stage i).
-func phasedOrder(s beam.Scope, cfg Config, i int, impulse, docs beam.PCollection) (beam.PCollection, error) {
-	c, _, err := orderStage(cfg, i)
-	if err != nil {
-		return beam.PCollection{}, err
-	}
+// phasedOrder translates curriculum.order stage i, with phases > 0.
+func phasedOrder(s beam.Scope, cfg Config, i, phases int, impulse, docs beam.PCollection) beam.PCollection {
 	counts, firsts := beam.ParDo2(s.Scope("ranks"), &rankFn{envFn{Config: cfg, Stage: i}}, docs)
 	offsets := beam.ParDo(s.Scope("offsets"), &offsetsFn{Width: 1}, impulse, beam.SideInput{Input: counts})
 	domains := beam.CombinePerKey(s.Scope("domains"), minInt64, firsts)
-	keyed := beam.ParDo(s.Scope("keys"), &phasedKeyFn{orderFn: orderFn{Config: cfg, Stage: i}}, docs,
+	keyed := beam.ParDo(s.Scope("keys"), &phasedKeyFn{orderFn: orderFn{envFn: envFn{Config: cfg, Stage: i}}}, docs,
 		beam.SideInput{Input: offsets}, beam.SideInput{Input: domains})
-	return phasedSort(s, cfg, i, c.Phases, impulse, keyed), nil
+	return phasedSort(s, cfg, i, phases, impulse, keyed)
 }

@@ -47,20 +47,19 @@ const (
 )
 
 // orderStage builds the curriculum.order stage i and returns its
-// configuration; ok is false when it must run on one worker (phases).
-func orderStage(cfg Config, i int) (curriculum.Config, bool, error) {
+// configuration.
+func orderStage(cfg Config, i int) (curriculum.Config, error) {
 	comp, _, barrier, err := buildStage(cfg, i)
 	if err != nil {
-		return curriculum.Config{}, false, err
+		return curriculum.Config{}, err
 	}
 	defer comp.close()
 	defer closeComponent(barrier)
 	o, ok := barrier.(*curriculum.Order)
 	if !ok {
-		return curriculum.Config{}, false, nil
+		return curriculum.Config{}, fmt.Errorf("stage %d is not curriculum.order", i)
 	}
-	c := o.Config()
-	return c, c.Phases == 0, nil
+	return o.Config(), nil
 }
 
 // sortKeys computes each row's key: the stage's score key, then the input
@@ -78,26 +77,20 @@ func sortKeys(c curriculum.Config, rec arrow.Record, order []int64) ([][]byte, e
 	return keys, nil
 }
 
-// orderFn is what the sort's DoFns share: the stage and its configuration.
+// orderFn is what the sort's DoFns share: the stage's Env (envFn) and
+// its configuration.
 type orderFn struct {
-	Config
-	Stage int
+	envFn
 
-	comp *component
-	cfg  curriculum.Config
+	cfg curriculum.Config
 }
 
-func (f *orderFn) Setup() error {
-	cfg, _, err := orderStage(f.Config, f.Stage)
-	if err != nil {
+func (f *orderFn) Setup() (err error) {
+	if f.cfg, err = orderStage(f.Config, f.Stage); err != nil {
 		return err
 	}
-	f.cfg = cfg
-	f.comp, err = stageEnv(f.Config, f.Stage)
-	return err
+	return f.envFn.Setup()
 }
-
-func (f *orderFn) Teardown() { f.comp.close() }
 
 func (f *orderFn) keys(b Batch) (arrow.Record, [][]byte, error) {
 	rec, err := decode(f.comp.env.Alloc, b.IPC)
@@ -383,6 +376,6 @@ func partition(s beam.Scope, cfg Config, i int, impulse, keyed beam.PCollection)
 // sortByKey translates curriculum.order (without phases) stage i: each
 // row keyed by the stage's key, then rangeSort.
 func sortByKey(s beam.Scope, cfg Config, i int, impulse, docs beam.PCollection) beam.PCollection {
-	keyed := beam.ParDo(s.Scope("key"), &keyFn{orderFn{Config: cfg, Stage: i}}, docs)
+	keyed := beam.ParDo(s.Scope("key"), &keyFn{orderFn{envFn: envFn{Config: cfg, Stage: i}}}, docs)
 	return rangeSort(s, cfg, i, impulse, keyed)
 }

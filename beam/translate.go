@@ -99,15 +99,12 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 		case *curriculum.Order:
 			closeComponent(barrier)
 			flush()
-			if b.Config().Phases == 0 {
+			if phases := b.Config().Phases; phases == 0 {
 				docs = sortByKey(ss, cfg, i, impulse, docs)
 			} else {
-				docs, err = phasedOrder(ss, cfg, i, impulse, docs)
+				docs = phasedOrder(ss, cfg, i, phases, impulse, docs)
 			}
 			comp.close()
-			if err != nil {
-				return err
-			}
 			continue
 		case *dedup.Paragraph:
 			flush()
@@ -116,6 +113,7 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 			comp.close()
 			continue
 		case *mixer.Weights:
+			nd := len(b.Domains())
 			closeComponent(barrier)
 			comp.close()
 			flush()
@@ -124,7 +122,7 @@ func Translate(p *beam.Pipeline, cfg Config) error {
 				curr = i + 1 // the local engine fuses the two: one sort
 				ss = s.Scope(fmt.Sprintf("stages %d-%d %s+%s", i, i+1, c.Name, pl.Stages[i+1].Name))
 			}
-			if docs, err = mixWeights(ss, cfg, i, curr, impulse, docs); err != nil {
+			if docs, err = mixWeights(ss, cfg, i, nd, curr, impulse, docs); err != nil {
 				return err
 			}
 			if curr >= 0 {
