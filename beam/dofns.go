@@ -469,13 +469,8 @@ type sinkFn struct {
 	Sink int
 }
 
-func (f *sinkFn) ProcessElement(ctx context.Context, _ []byte, batches func(*Batch) bool) (err error) {
-	p, err := f.load()
-	if err != nil {
-		return err
-	}
-	c := p.Sinks[f.Sink]
-	e, err := lookup(pipelines.KindSink, c.Name)
+func (f *sinkFn) ProcessElement(ctx context.Context, _ []byte, batches func(*Batch) bool) error {
+	c, e, p, err := shardedSink{Config: f.Config, Sink: f.Sink}.component()
 	if err != nil {
 		return err
 	}
@@ -490,26 +485,16 @@ func (f *sinkFn) ProcessElement(ctx context.Context, _ []byte, batches func(*Bat
 	if err != nil {
 		return fmt.Errorf("%s: %w", where(c), err)
 	}
-	defer func() {
-		if err != nil {
-			s.Abort()
-		}
-	}()
-	var docs int64
-	for _, b := range all {
-		rec, err := decode(comp.env.Alloc, b.IPC)
-		if err != nil {
-			return err
-		}
-		docs += rec.NumRows()
-		err = s.Write(ctx, rec)
-		rec.Release()
-		if err != nil {
-			return fmt.Errorf("%s: %w", where(c), err)
-		}
+	if err := writeAll(ctx, s, comp.env.Alloc, all); err != nil {
+		return fmt.Errorf("%s: %w", where(c), err)
 	}
 	if err := s.Close(ctx); err != nil {
+		s.Abort()
 		return fmt.Errorf("%s: %w", where(c), err)
+	}
+	docs := 0
+	for _, b := range all {
+		docs += len(b.Order)
 	}
 	blog.Infof(ctx, "%s: wrote %d documents", where(c), docs)
 	return nil
