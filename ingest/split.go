@@ -65,31 +65,29 @@ func (f *fileBatches) Files(ctx context.Context) ([]string, error) {
 // OpenFile implements pipelines.FileSplitter: the source built again from
 // its parameters, reading only path.
 func (s *textSource) OpenFile(ctx context.Context, path string) (pipelines.Source, error) {
-	in, err := inputFor(s.kind, s.pattern, path)
-	if err != nil {
-		return nil, err
-	}
-	src, err := newTextSource(s.params, s.env)
-	if err != nil {
-		return nil, err
-	}
-	t := src.(*textSource)
-	t.only = in
-	return t, nil
+	return s.openFile(path, newTextSource)
 }
 
 // OpenFile implements pipelines.FileSplitter: the source built again from
 // its parameters, reading only path.
 func (s *parquetSource) OpenFile(ctx context.Context, path string) (pipelines.Source, error) {
-	in, err := inputFor(s.kind, s.pattern, path)
-	if err != nil {
-		return nil, err
-	}
-	src, err := newParquetSource(s.params, s.env)
-	if err != nil {
-		return nil, err
-	}
-	p := src.(*parquetSource)
-	p.only = in
-	return p, nil
+	return s.openFile(path, newParquetSource)
 }
+
+// openFile builds a source of f's kind again from its parameters with
+// build (its constructor) and restricts it to path.
+func (f *fileBatches) openFile(path string, build func(pipelines.Params, *pipelines.Env) (pipelines.Source, error)) (pipelines.Source, error) {
+	in, err := inputFor(f.kind, f.pattern, path)
+	if err != nil {
+		return nil, err
+	}
+	src, err := build(f.params, f.env)
+	if err != nil {
+		return nil, err
+	}
+	src.(interface{ batches() *fileBatches }).batches().only = in
+	return src, nil
+}
+
+// batches returns the file list a source embeds, for openFile.
+func (f *fileBatches) batches() *fileBatches { return f }
