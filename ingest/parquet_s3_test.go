@@ -34,7 +34,12 @@ func TestParquetSourceS3MatchesLocal(t *testing.T) {
 		t.Fatalf("local %d rows, s3 %d rows; equal %v", len(local), len(remote), reflect.DeepEqual(local, remote))
 	}
 	lr, sr := lenv.Rejects.List(), senv.Rejects.List()
-	if len(lr) == 0 || len(lr) != len(sr) || lr[0].Line != sr[0].Line {
-		t.Errorf("rejects: local %d, s3 %d", len(lr), len(sr))
+	if len(lr) == 0 || len(lr) != len(sr) {
+		t.Fatalf("rejects: local %d, s3 %d", len(lr), len(sr))
+	}
+	for i := range lr { // the paths differ: local file and s3:// URL
+		if lr[i].Line != sr[i].Line || lr[i].Reason != sr[i].Reason {
+			t.Errorf("reject %d: local %+v, s3 %+v", i, lr[i], sr[i])
+		}
 	}
 }
