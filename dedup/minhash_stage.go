@@ -265,7 +265,6 @@ func (m *MinHash) Snapshot(w io.Writer) error {
 	bw.Write(hdr)
 	bw.WriteByte('\n')
 	var lb [binary.MaxVarintLen64]byte
-	var set []uint32
 	doc := uint32(0)
 	err := m.idx.each(func(sig []byte, id string) error {
 		bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(id)))])
@@ -274,16 +273,14 @@ func (m *MinHash) Snapshot(w io.Writer) error {
 		if err != nil || !m.shingles {
 			return err
 		}
-		if set, err = m.idx.sets.get(doc, set); err != nil {
+		set, err := m.idx.sets.raw(doc) // the record's encoding already
+		if err != nil {
 			return err
 		}
 		doc++
-		bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(set)))])
-		for _, x := range set {
-			binary.LittleEndian.PutUint32(lb[:4], x)
-			bw.Write(lb[:4])
-		}
-		return nil
+		bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(set)/4))])
+		_, err = bw.Write(set)
+		return err
 	})
 	if err != nil {
 		return err

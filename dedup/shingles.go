@@ -73,8 +73,6 @@ const shingleStoreBytesPerDoc = 8
 
 func newShingleStore(dir string) *shingleStore { return &shingleStore{dir: dir} }
 
-func (s *shingleStore) len() int { return len(s.ends) }
-
 func (s *shingleStore) end() int64 {
 	if len(s.ends) == 0 {
 		return 0
@@ -113,6 +111,20 @@ func (s *shingleStore) add(set []uint32) error {
 
 // get returns document i's set, appended to dst[:0].
 func (s *shingleStore) get(i uint32, dst []uint32) ([]uint32, error) {
+	b, err := s.raw(i)
+	if err != nil {
+		return nil, err
+	}
+	dst = dst[:0]
+	for k := 0; k+4 <= len(b); k += 4 {
+		dst = append(dst, binary.LittleEndian.Uint32(b[k:]))
+	}
+	return dst, nil
+}
+
+// raw returns document i's set as stored: little-endian uint32, in a
+// buffer of the store valid until its next call.
+func (s *shingleStore) raw(i uint32) ([]byte, error) {
 	if int(i) >= len(s.ends) {
 		return nil, fmt.Errorf("shingle store: no document %d", i)
 	}
@@ -135,11 +147,7 @@ func (s *shingleStore) get(i uint32, dst []uint32) ([]uint32, error) {
 	if _, err := s.f.ReadAt(b, start); err != nil {
 		return nil, fmt.Errorf("shingle store: reading document %d: %w", i, err)
 	}
-	dst = dst[:0]
-	for k := 0; k+4 <= n; k += 4 {
-		dst = append(dst, binary.LittleEndian.Uint32(b[k:]))
-	}
-	return dst, nil
+	return b, nil
 }
 
 // close removes the file; the store is empty and usable again after it.
