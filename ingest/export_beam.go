@@ -1,10 +1,6 @@
 package ingest
 
-import (
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-)
+import "github.com/apache/arrow-go/v18/arrow"
 
 // What another engine (curate-beam) needs to cut the parquet sink's shards
 // before writing them in parallel. The sink ends a shard after the row
@@ -19,8 +15,8 @@ import (
 // size does not depend on the shard it goes to: every shard that takes
 // the batch has a column for each of the batch's columns. rec is borrowed.
 func ParquetRowSizes(rec arrow.Record) []int64 {
-	s := &parquetSink{layout: layoutOf(rec)}
-	idx, _ := s.fits(rec)
+	s := &parquetSink{layout: layoutOf(rec.Schema())}
+	idx, _ := s.fits(rec.Schema())
 	sizes := make([]int64, rec.NumRows())
 	for i := range sizes {
 		_, sizes[i] = s.row(rec, idx, i)
@@ -32,18 +28,7 @@ func ParquetRowSizes(rec arrow.Record) []int64 {
 // shard the parquet sink opened for a batch with schema first; when it
 // does not, the sink ends the shard before next's first row.
 func ParquetFits(first, next *arrow.Schema) bool {
-	s := &parquetSink{layout: layoutOf(emptyRecord(first))}
-	_, ok := s.fits(emptyRecord(next))
+	s := &parquetSink{layout: layoutOf(first)}
+	_, ok := s.fits(next)
 	return ok
-}
-
-// emptyRecord is a record of schema without rows: layoutOf and fits read
-// only the schema.
-func emptyRecord(schema *arrow.Schema) arrow.Record {
-	cols := make([]arrow.Array, schema.NumFields())
-	for i, f := range schema.Fields() {
-		cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 0)
-		defer cols[i].Release()
-	}
-	return array.NewRecord(schema, cols, 0)
 }

@@ -92,10 +92,10 @@ func columnKind(t arrow.DataType) byte {
 }
 
 // layoutOf returns a batch's columns sorted by name (the Parquet order).
-func layoutOf(rec arrow.Record) []sinkCol {
+func layoutOf(schema *arrow.Schema) []sinkCol {
 	var cols []sinkCol
-	for _, i := range outputColumns(rec.Schema()) {
-		f := rec.Schema().Field(i)
+	for _, i := range outputColumns(schema) {
+		f := schema.Field(i)
 		cols = append(cols, sinkCol{name: f.Name, kind: columnKind(f.Type)})
 	}
 	// parquet.Group sorts by name; sort the same way.
@@ -109,24 +109,24 @@ func layoutOf(rec arrow.Record) []sinkCol {
 
 // fits reports whether a batch with layout l can go into the open shard,
 // and maps each shard column to the batch's column index (-1: null).
-func (s *parquetSink) fits(rec arrow.Record) ([]int, bool) {
+func (s *parquetSink) fits(schema *arrow.Schema) ([]int, bool) {
 	idx := make([]int, len(s.layout))
 	seen := 0
 	for k, c := range s.layout {
 		idx[k] = -1
-		if is := rec.Schema().FieldIndices(c.name); len(is) > 0 {
-			if columnKind(rec.Schema().Field(is[0]).Type) != c.kind {
+		if is := schema.FieldIndices(c.name); len(is) > 0 {
+			if columnKind(schema.Field(is[0]).Type) != c.kind {
 				return nil, false
 			}
 			idx[k] = is[0]
 			seen++
 		}
 	}
-	return idx, seen == len(layoutOf(rec))
+	return idx, seen == len(outputColumns(schema))
 }
 
 func (s *parquetSink) open(ctx context.Context, rec arrow.Record) error {
-	s.layout = layoutOf(rec)
+	s.layout = layoutOf(rec.Schema())
 	group := parquet.Group{}
 	for _, c := range s.layout {
 		var n parquet.Node
@@ -161,7 +161,7 @@ func (s *parquetSink) Write(ctx context.Context, rec arrow.Record) error {
 	for i := 0; i < n; i++ {
 		if s.w != nil && idx == nil {
 			var ok bool
-			if idx, ok = s.fits(rec); !ok {
+			if idx, ok = s.fits(rec.Schema()); !ok {
 				if err := s.finishShard(); err != nil {
 					return err
 				}
@@ -172,7 +172,7 @@ func (s *parquetSink) Write(ctx context.Context, rec arrow.Record) error {
 			if err := s.open(ctx, rec); err != nil {
 				return err
 			}
-			idx, _ = s.fits(rec)
+			idx, _ = s.fits(rec.Schema())
 		}
 		row, size := s.row(rec, idx, i)
 		s.rows = append(s.rows, row)
