@@ -83,11 +83,16 @@ func (n *normalizer) flags() string {
 
 // append appends the normalized s to dst.
 func (n *normalizer) append(dst []byte, s string) []byte {
-	if n.nfkc && !norm.NFKC.IsNormalString(s) {
-		s = norm.NFKC.String(s)
-	}
-	buf, _ := n.appendPart(dst, s, false)
+	buf, _ := n.appendPart(dst, n.compose(s), false)
 	return n.trim(buf, len(dst))
+}
+
+// compose returns s in NFKC with the nfkc option, else s.
+func (n *normalizer) compose(s string) string {
+	if n.nfkc && !norm.NFKC.IsNormalString(s) {
+		return norm.NFKC.String(s)
+	}
+	return s
 }
 
 // trim removes the trailing space a white space run left at the end of
@@ -276,14 +281,11 @@ func (n *normalizer) hashParts(s string, st *normHash, part int) xxh3.Uint128 {
 	if n.identity() {
 		return xxh3.HashString128(s)
 	}
-	if n.nfkc && !norm.NFKC.IsNormalString(s) {
-		s = norm.NFKC.String(s)
-	}
 	if len(s) <= part {
-		buf, _ := n.appendPart(st.buf[:0], s, false)
-		st.buf = n.trim(buf, 0)
+		st.buf = n.append(st.buf[:0], s)
 		return xxh3.Hash128(st.buf)
 	}
+	s = n.compose(s)
 	st.h.Reset()
 	buf, spaceOK := st.buf[:0], false
 	for len(s) > 0 {
