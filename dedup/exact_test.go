@@ -144,10 +144,7 @@ func TestExactSpillIncrementalSnapshot(t *testing.T) {
 
 func BenchmarkExact(b *testing.B) {
 	docs := corpusDocs(b, 3000)
-	var size int64
-	for _, d := range docs {
-		size += int64(len(d.Text))
-	}
+	size := docsBytes(docs)
 	b.SetBytes(size)
 	for b.Loop() {
 		e := newExact(b, testEnv(b, nil), nil)

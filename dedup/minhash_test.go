@@ -198,6 +198,15 @@ func corpusDocs(t testing.TB, n int) []pipelinetest.Doc {
 	return docs
 }
 
+// docsBytes is the text size of docs, for b.SetBytes.
+func docsBytes(docs []pipelinetest.Doc) int64 {
+	var n int64
+	for _, d := range docs {
+		n += int64(len(d.Text))
+	}
+	return n
+}
+
 func TestMinHashDeterministicAcrossWorkersAndBudgets(t *testing.T) {
 	docs := corpusDocs(t, 1500)
 	for _, verify := range []string{"signature", "shingles"} {
@@ -343,10 +352,7 @@ func TestMinHashBadParams(t *testing.T) {
 
 func BenchmarkMinHashStage(b *testing.B) {
 	docs := corpusDocs(b, 2000)
-	var size int64
-	for _, d := range docs {
-		size += int64(len(d.Text))
-	}
+	size := docsBytes(docs)
 	for _, verify := range []string{"signature", "shingles"} {
 		b.Run(verify, func(b *testing.B) {
 			b.SetBytes(size)

@@ -142,10 +142,7 @@ func BenchmarkNormalize(b *testing.B) {
 // options on the shared corpus.
 func BenchmarkHash128(b *testing.B) {
 	docs := corpusDocs(b, 3000)
-	var size int64
-	for _, d := range docs {
-		size += int64(len(d.Text))
-	}
+	size := docsBytes(docs)
 	n := newNormalizer(true, true, false, false, false)
 	var st normHash
 	b.SetBytes(size)
@@ -226,9 +223,10 @@ func oldAppend(n *normalizer, dst []byte, s string) []byte {
 	return buf[:w]
 }
 
-// fast8 normalizes 8 ASCII bytes at once when it can: none >= 0x80 or
-// < 0x20 and no two spaces in a row; upper case is lowered in place (with
-// lower). It reports false when the bytes need the byte-by-byte path.
+// oldFast8 is the old fast8: it normalizes 8 ASCII bytes at once when it
+// can: none >= 0x80 or < 0x20 and no two spaces in a row; upper case is
+// lowered in place (with lower). It reports false when the bytes need the
+// byte-by-byte path.
 func oldFast8(n *normalizer, x uint64) (uint64, bool) {
 	if x&highs != 0 {
 		return x, false
@@ -253,10 +251,7 @@ func oldFast8(n *normalizer, x uint64) (uint64, bool) {
 // comparison.
 func BenchmarkHash128Old(b *testing.B) {
 	docs := corpusDocs(b, 3000)
-	var size int64
-	for _, d := range docs {
-		size += int64(len(d.Text))
-	}
+	size := docsBytes(docs)
 	n := newNormalizer(true, true, false, false, false)
 	var buf []byte
 	b.SetBytes(size)
