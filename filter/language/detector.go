@@ -182,7 +182,7 @@ const scoreDecimals = 6
 
 // roundScore rounds a confidence to scoreDecimals decimals.
 func roundScore(s float64) float64 {
-	const scale = 1e6 // 10^scoreDecimals
+	scale := math.Pow10(scoreDecimals)
 	return math.Round(s*scale) / scale
 }
 
