@@ -27,14 +27,18 @@ import (
 // Hence, as for the jsonl sink:
 //
 //  1. sizes (parallel): each batch's documents are measured by the sink's
-//     own code (tokens.Sink.Plan: tokenize.encode's ids or the sink's
-//     encoding, end-of-text included, and the id's validation choice);
+//     own code (tokens.Sink.PlanTokens: tokenize.encode's ids or the sink's
+//     encoding, end-of-text included, and the id's validation choice); a
+//     batch with texts the sink encoded leaves this step with those ids as
+//     its tokens column, which the write step's sink reads instead of
+//     encoding the texts a second time (the shuffle carries ~4 bytes a
+//     token more);
 //  2. plan (one worker, 9 bytes a document): the sizes in output order give
 //     every document its store and shard, by the store's rule; the old
 //     manifests are removed first, as the local writers do before their
 //     first byte;
-//  3. split (parallel): each batch, joined with its plan, is split into one
-//     part per (store, shard) it meets;
+//  3. split (parallel): each batch of step 1, joined with its plan, is
+//     split into one part per (store, shard) it meets;
 //  4. write (GroupByKey on (store, shard), one worker each): the parts, in
 //     order, are written by the sink's own Write into a private folder,
 //     where they make exactly one shard; its .bin, .idx (and llm.c copy)
@@ -116,7 +120,9 @@ func (t tokenSink) build(path string) (*tokens.Sink, *component, *pipelines.Pipe
 	return ts, comp, p, nil
 }
 
-// tokenSizeFn measures each document of a batch with the sink's own Plan.
+// tokenSizeFn measures each document of a batch with the sink's own
+// PlanTokens and passes the batch on, keyed, with the ids the sink encoded
+// as its tokens column.
 type tokenSizeFn struct {
 	tokenSink
 
@@ -131,7 +137,7 @@ func (f *tokenSizeFn) Setup() error {
 		return err
 	}
 	f.dir = dir
-	f.sink, f.comp, _, err = f.build(dir) // never written: Plan only
+	f.sink, f.comp, _, err = f.build(dir) // never written: PlanTokens only
 	return err
 }
 
@@ -143,18 +149,34 @@ func (f *tokenSizeFn) Teardown() {
 	os.RemoveAll(f.dir)
 }
 
-func (f *tokenSizeFn) ProcessElement(ctx context.Context, b Batch, emit func(TokenSizes)) error {
-	rec, err := decode(f.comp.env.Alloc, b.IPC)
+func (f *tokenSizeFn) ProcessElement(ctx context.Context, b Batch, emit func(TokenSizes), emitBatch func(int64, Batch)) error {
+	alloc := f.comp.env.Alloc
+	rec, err := decode(alloc, b.IPC)
 	if err != nil {
 		return err
 	}
 	defer rec.Release()
 	out := TokenSizes{Key: b.Key, Tokens: make([]int64, rec.NumRows()), Val: make([]bool, rec.NumRows())}
-	err = f.sink.Plan(ctx, rec, func(row int, n int64, val bool) { out.Tokens[row], out.Val[row] = n, val })
+	ids, err := f.sink.PlanTokens(ctx, alloc, rec, func(row int, n int64, val bool) { out.Tokens[row], out.Val[row] = n, val })
 	if err != nil {
 		return fmt.Errorf("%s: %w", where(f.comp.c), err)
 	}
 	emit(out)
+	if ids == nil { // every row has tokenize.encode's ids
+		emitBatch(b.Key, b)
+		return nil
+	}
+	with, _, err := pipelines.Apply(ctx, alloc, "tokens", rec,
+		&pipelines.Result{Columns: []pipelines.Column{{Name: pipelines.ColTokens, Array: ids}}}, false)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where(f.comp.c), err)
+	}
+	nb, err := newBatch(with, b.Order)
+	with.Release()
+	if err != nil {
+		return err
+	}
+	emitBatch(b.Key, nb)
 	return nil
 }
 
@@ -381,9 +403,8 @@ func (f *tokenFinishFn) ProcessElement(ctx context.Context, _ []byte, shards fun
 // writeTokens translates the tokens sink i into the five steps above.
 func writeTokens(s beam.Scope, cfg Config, i int, impulse, docs beam.PCollection) {
 	ts := tokenSink{Config: cfg, Sink: i}
-	sizes := beam.ParDo(s.Scope("sizes"), &tokenSizeFn{tokenSink: ts}, docs)
+	sizes, keyed := beam.ParDo2(s.Scope("sizes"), &tokenSizeFn{tokenSink: ts}, docs)
 	plans := beam.ParDo(s.Scope("plan"), &tokenPlanFn{ts}, impulse, beam.SideInput{Input: sizes})
-	keyed := beam.ParDo(s.Scope("key"), keyBatch, docs)
 	parts := beam.ParDo(s.Scope("split"), &tokenSplitFn{ts}, beam.CoGroupByKey(s, keyed, plans))
 	written := beam.ParDo(s.Scope("write"), &tokenWriteFn{ts}, beam.GroupByKey(s, parts))
 	beam.ParDo0(s.Scope("finish"), &tokenFinishFn{ts}, impulse, beam.SideInput{Input: written})

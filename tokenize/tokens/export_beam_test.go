@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/curatehq/curate/pipelines"
@@ -22,10 +23,12 @@ type planned struct {
 }
 
 // TestPlanEqualsWrite checks the exports curate-beam builds its parallel
-// write on: Plan gives every document the size and store Write gives it,
-// and a store written shard by shard (each shard by its own sink into a
-// private folder, cut by the store's rule over Plan's sizes) and finished
-// with RestoreStores + Close is byte-identical to the sink's own output.
+// write on: Plan and PlanTokens give every document the size and store
+// Write gives it, and a store written shard by shard (each shard by its own
+// sink into a private folder, from the batches carrying PlanTokens' ids as
+// curate-beam writes them, cut by the store's rule over the sizes) and
+// finished with RestoreStores + Close is byte-identical to the sink's own
+// output.
 func TestPlanEqualsWrite(t *testing.T) {
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -55,16 +58,41 @@ func TestPlanEqualsWrite(t *testing.T) {
 
 	planner := newSink(t, pipelines.TestEnv(mem, t.TempDir()), params)
 	defer planner.Abort()
-	var docs []planned
+	var docs, fromPlan []planned
+	withIDs := make([]arrow.Record, len(recs)) // each batch with PlanTokens' ids, as curate-beam writes it
+	defer func() {
+		for _, r := range withIDs {
+			r.Release()
+		}
+	}()
 	for b, r := range recs {
 		if err := planner.Plan(ctx, r, func(row int, n int64, val bool) {
-			docs = append(docs, planned{b, row, n, val})
+			fromPlan = append(fromPlan, planned{b, row, n, val})
 		}); err != nil {
 			t.Fatal(err)
 		}
+		col, err := planner.PlanTokens(ctx, mem, r, func(row int, n int64, val bool) {
+			docs = append(docs, planned{b, row, n, val})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if col == nil {
+			t.Fatalf("batch %d: PlanTokens gave no ids for a batch that needs encoding", b)
+		}
+		withIDs[b], _, err = pipelines.Apply(ctx, mem, "ids", r,
+			&pipelines.Result{Columns: []pipelines.Column{{Name: pipelines.ColTokens, Array: col}}}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	if len(docs) != 600 {
-		t.Fatalf("Plan saw %d documents, want 600", len(docs))
+	if len(docs) != 600 || !slices.Equal(docs, fromPlan) {
+		t.Fatalf("PlanTokens saw %d documents, Plan %d (want 600 each, the same)", len(docs), len(fromPlan))
+	}
+	// A batch whose ids all come from tokenize.encode needs no column.
+	col, err := planner.PlanTokens(ctx, mem, withIDs[0], func(int, int64, bool) {})
+	if err != nil || col != nil {
+		t.Fatalf("PlanTokens on a batch with every id: column %v, error %v; want none", col, err)
 	}
 
 	// Plan's sizes and stores are the written ones.
@@ -126,7 +154,7 @@ func TestPlanEqualsWrite(t *testing.T) {
 			want := key{v == 1, k}
 			priv := t.TempDir()
 			s := newSink(t, pipelines.TestEnv(mem, priv), params)
-			for b, r := range recs {
+			for b, r := range withIDs { // Write reads the ids, encodes nothing
 				drop := make([]string, r.NumRows())
 				has := false
 				for i, d := range docs {
