@@ -125,42 +125,66 @@ func (s shardedSink) component() (pipelines.Component, *pipelines.Constructors, 
 	return c, e, p, err
 }
 
-// writeLocal writes batches (in this order) with sink i's own code into a
-// new private folder, one unbounded shard with the given compression (""
-// keeps the pipeline's), and returns the folder; the caller removes it.
-func (s shardedSink) writeLocal(ctx context.Context, compression string, batches []Batch) (string, error) {
+// localSink writes batches with sink i's own code into a private folder,
+// as one unbounded shard: the pipeline parsed, the sink's parameters and
+// Env built once, a fresh sink (its constructor only, which touches
+// nothing) for each write. close removes the folder.
+type localSink struct {
+	c      pipelines.Component
+	p      *pipelines.Pipeline
+	e      *pipelines.Constructors
+	comp   *component
+	params pipelines.Params
+	dir    string
+}
+
+// local builds sink i's localSink with the given compression ("" keeps
+// the pipeline's).
+func (s shardedSink) local(compression string) (*localSink, error) {
 	c, e, p, err := s.component()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	comp, err := newEnv(p, c)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer comp.close()
-	dir, err := os.MkdirTemp("", "curate-beam-shard-")
+	l := &localSink{c: c, p: p, e: e, comp: comp}
+	if l.dir, err = os.MkdirTemp("", "curate-beam-shard-"); err != nil {
+		l.close()
+		return nil, fmt.Errorf("%s: %w", where(c), err)
+	}
+	if l.params, err = sinkParams(c, l.dir, compression); err != nil {
+		l.close()
+		return nil, fmt.Errorf("%s: %w", where(c), err)
+	}
+	return l, nil
+}
+
+func (l *localSink) close() {
+	if l != nil {
+		l.comp.close()
+		if l.dir != "" {
+			os.RemoveAll(l.dir)
+		}
+	}
+}
+
+// write writes batches (in this order) with a new sink into the folder,
+// replacing what an earlier write left there, and returns the manifest the
+// sink wrote.
+func (l *localSink) write(ctx context.Context, batches []Batch) (ingest.Manifest, error) {
+	sink, err := l.e.Sink(l.params, l.comp.env)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", where(c), err)
+		return ingest.Manifest{}, fmt.Errorf("%s: %w", where(l.c), err)
 	}
-	fail := func(err error) (string, error) {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("%s: %w", where(c), err)
-	}
-	params, err := sinkParams(c, dir, compression)
-	if err != nil {
-		return fail(err)
-	}
-	sink, err := e.Sink(params, comp.env)
-	if err != nil {
-		return fail(err)
-	}
-	if err := writeAll(ctx, sink, comp.env.Alloc, batches); err != nil {
-		return fail(err)
+	if err := writeAll(ctx, sink, l.comp.env.Alloc, batches); err != nil {
+		return ingest.Manifest{}, fmt.Errorf("%s: %w", where(l.c), err)
 	}
 	if err := sink.Close(ctx); err != nil {
-		return fail(err)
+		return ingest.Manifest{}, fmt.Errorf("%s: %w", where(l.c), err)
 	}
-	return dir, nil
+	return readManifest(l.dir)
 }
 
 // writeAll writes batches, in this order, through sink; after an error it
@@ -182,21 +206,6 @@ func writeAll(ctx context.Context, sink pipelines.Sink, alloc memory.Allocator, 
 	return nil
 }
 
-// writeManifest writes batches as writeLocal does and reads back the
-// manifest the sink wrote; the caller removes the folder.
-func (s shardedSink) writeManifest(ctx context.Context, compression string, batches []Batch) (string, ingest.Manifest, error) {
-	dir, err := s.writeLocal(ctx, compression, batches)
-	if err != nil {
-		return "", ingest.Manifest{}, err
-	}
-	m, err := readManifest(dir)
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", ingest.Manifest{}, err
-	}
-	return dir, m, nil
-}
-
 // readManifest reads the manifest a sink wrote into dir.
 func readManifest(dir string) (ingest.Manifest, error) {
 	var m ingest.Manifest
@@ -211,17 +220,31 @@ func readManifest(dir string) (ingest.Manifest, error) {
 }
 
 // sizeFn measures each row of a batch as the sink counts it toward
-// shard_bytes: the jsonl sink's encoded lines (written by the sink itself),
-// the parquet sink's value bytes (ingest.ParquetRowSizes, the sink's own
-// row conversion).
+// shard_bytes: the jsonl sink's encoded lines (written by the sink itself,
+// a new one for each batch, into a folder and an Env built once), the
+// parquet sink's value bytes (ingest.ParquetRowSizes, the sink's own row
+// conversion).
 type sizeFn struct {
 	shardedSink
 	Parquet bool
+
+	jsonl *localSink // the jsonl sink's
 }
+
+func (f *sizeFn) Setup() error {
+	if f.Parquet {
+		return nil
+	}
+	var err error
+	f.jsonl, err = f.local("none")
+	return err
+}
+
+func (f *sizeFn) Teardown() { f.jsonl.close() }
 
 func (f *sizeFn) ProcessElement(ctx context.Context, b Batch, emit func(SizeInfo)) error {
 	if f.Parquet {
-		rec, err := decode(memory.NewGoAllocator(), b.IPC)
+		rec, err := decode(memory.DefaultAllocator, b.IPC)
 		if err != nil {
 			return err
 		}
@@ -233,15 +256,14 @@ func (f *sizeFn) ProcessElement(ctx context.Context, b Batch, emit func(SizeInfo
 		emit(SizeInfo{Key: b.Key, Sizes: ingest.ParquetRowSizes(rec), Schema: schema})
 		return nil
 	}
-	dir, m, err := f.writeManifest(ctx, "none", []Batch{b})
+	m, err := f.jsonl.write(ctx, []Batch{b})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 	if len(m.Shards) != 1 {
 		return fmt.Errorf("jsonl sink: one batch gave %d shards", len(m.Shards))
 	}
-	data, err := os.ReadFile(filepath.Join(dir, m.Shards[0].Name))
+	data, err := os.ReadFile(filepath.Join(f.jsonl.dir, m.Shards[0].Name))
 	if err != nil {
 		return err
 	}
@@ -361,26 +383,26 @@ func (f *splitFn) ProcessElement(ctx context.Context, key int64, batches func(*B
 type writeShardFn struct{ shardedSink }
 
 func (f *writeShardFn) ProcessElement(ctx context.Context, shard int, parts func(*Batch) bool, emit func(ShardOut)) error {
-	c, _, p, err := f.component()
-	if err != nil {
-		return err
-	}
 	all := collect(parts)
 	sortBatches(all)
-	dir, m, err := f.writeManifest(ctx, "", all)
+	l, err := f.local("")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer l.close()
+	m, err := l.write(ctx, all)
+	if err != nil {
+		return err
+	}
 	if len(m.Shards) != 1 {
-		return fmt.Errorf("%s: shard %d came out as %d files", where(c), shard, len(m.Shards))
+		return fmt.Errorf("%s: shard %d came out as %d files", where(l.c), shard, len(m.Shards))
 	}
 	info := m.Shards[0]
 	ext := strings.TrimPrefix(info.Name, "part-00000")
 	info.Name = fmt.Sprintf("part-%05d%s", shard, ext)
-	out := storage.Join(outDir(p, c), info.Name)
-	if err := copyTo(ctx, filepath.Join(dir, m.Shards[0].Name), out); err != nil {
-		return fmt.Errorf("%s: %w", where(c), err)
+	out := storage.Join(outDir(l.p, l.c), info.Name)
+	if err := copyTo(ctx, filepath.Join(l.dir, m.Shards[0].Name), out); err != nil {
+		return fmt.Errorf("%s: %w", where(l.c), err)
 	}
 	emit(ShardOut{Shard: shard, Info: info})
 	return nil
@@ -417,17 +439,18 @@ func copyTo(ctx context.Context, from, path string) error {
 type manifestFn struct{ shardedSink }
 
 func (f *manifestFn) ProcessElement(ctx context.Context, _ []byte, shards func(*ShardOut) bool) error {
-	c, _, p, err := f.component()
-	if err != nil {
-		return err
-	}
 	all := collect(shards)
 	slices.SortFunc(all, func(a, b ShardOut) int { return a.Shard - b.Shard })
-	dir, m, err := f.writeManifest(ctx, "", nil)
+	l, err := f.local("")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer l.close()
+	c, p := l.c, l.p
+	m, err := l.write(ctx, nil)
+	if err != nil {
+		return err
+	}
 	m.Shards = []ingest.ShardInfo{}
 	for i, s := range all {
 		if s.Shard != i {
